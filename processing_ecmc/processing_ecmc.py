@@ -1,0 +1,231 @@
+"""ECMCProcessor: media files + transcripts (+ captions) -> model inputs; generated ids -> captions.
+
+One processor serves training, evaluation, the pipeline and the demo. Per utterance it takes a
+video file and/or an audio file (with optional start/end seconds within the file) and a transcript:
+- video: `load_video_frames` samples `num_frames` frames of the segment by seeking, then the video
+  encoder's image processor;
+- audio: the separate audio file, else the video's own track; mono, resampled, then the audio
+  encoder's feature extractor;
+- text: the text encoder's tokenizer;
+- decoder prompt: [BOS] + l_q emotion placeholders + l_q cognition placeholders + the caption prompt
+  (Eq. 3), left-padded for generation; with target captions, the caption and EOS follow and
+  `labels` mark only the caption tokens (right-padded).
+A missing modality is marked in `modality_mask` (batch, 3: video, audio, text), never faked.
+
+This file travels inside saved checkpoints: it imports only transformers, numpy, torch and its
+siblings (media decoding needs decord and torchaudio).
+"""
+
+import numpy as np
+import torch
+from transformers import BatchFeature, ProcessorMixin
+
+from .media_ecmc import MediaError, load_audio, load_video_frames
+from .prompts_ecmc import COGNITION_TOKEN, EMOTION_TOKEN, format_caption, get_prompt, split_caption
+
+MODALITIES = ("video", "audio", "text")
+
+
+def _as_list(value, batch: int, name: str):
+    if value is None or isinstance(value, (str, int, float)):
+        return [value] * batch
+    value = list(value)
+    if len(value) != batch:
+        raise ValueError(f"{name} has {len(value)} items for a batch of {batch}")
+    return value
+
+
+class ECMCProcessor(ProcessorMixin):
+    r"""
+    Args:
+        image_processor: the video encoder's image processor (e.g. `VideoMAEImageProcessor`).
+        feature_extractor: the audio encoder's feature extractor (e.g. `Wav2Vec2FeatureExtractor`).
+        tokenizer: the LLM decoder's tokenizer, with the two placeholder tokens added.
+        text_tokenizer: the text encoder's tokenizer.
+        num_frames: video frames sampled per utterance.
+        num_query_tokens: l_q of the model (placeholders per stream in the prompt).
+        max_text_tokens / max_caption_tokens: truncation lengths for transcripts and captions.
+        max_audio_seconds: longer audio segments are rejected with a clear error.
+        language: default prompt language, "en" or "zh".
+    """
+
+    def __init__(self, image_processor=None, feature_extractor=None, tokenizer=None, text_tokenizer=None,
+                 num_frames: int = 8, num_query_tokens: int = 32, max_text_tokens: int = 128,
+                 max_caption_tokens: int = 192, max_audio_seconds: float = 60.0, language: str = "en", **kwargs):
+        super().__init__(image_processor, feature_extractor, tokenizer, text_tokenizer, **kwargs)
+        self.num_frames = num_frames
+        self.num_query_tokens = num_query_tokens
+        self.max_text_tokens = max_text_tokens
+        self.max_caption_tokens = max_caption_tokens
+        self.max_audio_seconds = max_audio_seconds
+        self.language = language
+        missing = [t for t in (EMOTION_TOKEN, COGNITION_TOKEN) if t not in tokenizer.get_vocab()]
+        if missing:
+            tokenizer.add_special_tokens({"additional_special_tokens": missing})
+
+    @property
+    def sampling_rate(self) -> int:
+        return self.feature_extractor.sampling_rate
+
+    @property
+    def placeholder_ids(self) -> dict:
+        return {s: self.tokenizer.convert_tokens_to_ids(t) for s, t in (("emotion", EMOTION_TOKEN), ("cognition", COGNITION_TOKEN))}
+
+    # ----- media -------------------------------------------------------------------------
+    def load_media(self, video=None, audio=None, start=None, end=None):
+        """(frames or None, waveform or None) of one utterance. A video without an audio track
+        gives no waveform (the modality is then marked missing); every other problem raises."""
+        frames = load_video_frames(video, start, end, self.num_frames) if video else None
+        source = audio or video
+        waveform = None
+        if source:
+            try:
+                waveform = load_audio(source, start, end, self.sampling_rate)
+            except MediaError as error:
+                if audio or "no audio" not in str(error):
+                    raise
+            if waveform is not None and len(waveform) > self.max_audio_seconds * self.sampling_rate:
+                raise MediaError(
+                    f"{source}: segment of {len(waveform) / self.sampling_rate:.1f} s is longer than "
+                    f"max_audio_seconds={self.max_audio_seconds}"
+                )
+        return frames, waveform
+
+    # ----- model inputs --------------------------------------------------------------------
+    def __call__(self, videos=None, audios=None, transcripts=None, captions=None, starts=None, ends=None,
+                 frames=None, waveforms=None, language=None, return_tensors="pt", **kwargs) -> BatchFeature:
+        """Batch of utterances -> model inputs. Each argument is one item or a list (one per utterance).
+        `videos` / `audios` are file paths (or None); `frames` / `waveforms` are already decoded media
+        (uint8 (T, H, W, 3) arrays; float mono arrays at `sampling_rate`). `captions` are full target
+        captions ("Emotion:\\n...\\n\\nCognition:\\n...") or (emotion, cognition) pairs."""
+        batch = next(
+            (len(v) for v in (videos, audios, transcripts, frames, waveforms, captions) if isinstance(v, (list, tuple))),
+            1,
+        )
+        videos, audios = _as_list(videos, batch, "videos"), _as_list(audios, batch, "audios")
+        starts, ends = _as_list(starts, batch, "starts"), _as_list(ends, batch, "ends")
+        transcripts = _as_list(transcripts, batch, "transcripts")
+        frames = list(frames) if isinstance(frames, (list, tuple)) else [frames] * batch
+        waveforms = list(waveforms) if isinstance(waveforms, (list, tuple)) else [waveforms] * batch
+        for i in range(batch):
+            if frames[i] is None and waveforms[i] is None and (videos[i] or audios[i]):
+                frames[i], waveforms[i] = self.load_media(videos[i], audios[i], starts[i], ends[i])
+        if all(f is None for f in frames) and all(w is None for w in waveforms) and all(t is None for t in transcripts):
+            raise ValueError("no input: give at least one of videos, audios (or frames, waveforms) and transcripts")
+        for i, text in enumerate(transcripts):
+            if text is not None and not str(text).strip():
+                raise ValueError(f"utterance {i}: the transcript is empty (pass None to mark the text as missing)")
+
+        present = torch.tensor(
+            [[f is not None, w is not None, t is not None] for f, w, t in zip(frames, waveforms, transcripts)]
+        )
+        data = {"modality_mask": present}
+        data.update(self._video_inputs(frames))
+        data.update(self._audio_inputs(waveforms))
+        data.update(self._text_inputs(transcripts))
+        data.update(self._prompt_inputs(batch, captions, language or self.language))
+        return BatchFeature(data=data, tensor_type=return_tensors)
+
+    def _video_inputs(self, frames) -> dict:
+        if all(f is None for f in frames):
+            return {}
+        shape = next(f for f in frames if f is not None).shape
+        filled = [f if f is not None else np.zeros(shape, dtype=np.uint8) for f in frames]
+        pixels = self.image_processor(filled, return_tensors="pt")["pixel_values"]
+        return {"pixel_values_videos": pixels}
+
+    def _audio_inputs(self, waveforms) -> dict:
+        if all(w is None for w in waveforms):
+            return {}
+        filled = [np.asarray(w, dtype=np.float32) if w is not None else np.zeros(self.sampling_rate // 10, np.float32)
+                  for w in waveforms]
+        out = self.feature_extractor(filled, sampling_rate=self.sampling_rate, padding=True,
+                                     return_attention_mask=True, return_tensors="pt")
+        mask = out["attention_mask"]
+        for i, w in enumerate(waveforms):
+            if w is None:
+                mask[i] = 0
+        return {"input_values": out["input_values"], "audio_attention_mask": mask}
+
+    def _text_inputs(self, transcripts) -> dict:
+        if all(t is None for t in transcripts):
+            return {}
+        out = self.text_tokenizer([t or "" for t in transcripts], padding=True, truncation=True,
+                                  max_length=self.max_text_tokens, return_tensors="pt")
+        mask = out["attention_mask"]
+        for i, t in enumerate(transcripts):
+            if t is None:
+                mask[i] = 0
+        return {"text_input_ids": out["input_ids"], "text_attention_mask": mask}
+
+    def prompt_ids(self, language: str = "en") -> list[int]:
+        """[BOS] + emotion placeholders + cognition placeholders + caption prompt (Eq. 3)."""
+        ids = self.placeholder_ids
+        bos = [self.tokenizer.bos_token_id] if self.tokenizer.bos_token_id is not None else []
+        prompt = self.tokenizer(get_prompt("caption", language), add_special_tokens=False)["input_ids"]
+        return bos + [ids["emotion"]] * self.num_query_tokens + [ids["cognition"]] * self.num_query_tokens + prompt
+
+    def _prompt_inputs(self, batch: int, captions, language: str) -> dict:
+        prompt = self.prompt_ids(language)
+        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.tokenizer.eos_token_id
+        if captions is None:  # generation: left padding (all prompts have the same length here)
+            ids = torch.tensor([prompt] * batch)
+            return {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
+        captions = _as_list(captions, batch, "captions") if not isinstance(captions, tuple) else [captions] * batch
+        sequences, labels = [], []
+        for caption in captions:
+            if isinstance(caption, (tuple, list)):
+                caption = format_caption(*caption)
+            if not caption or not caption.strip():
+                raise ValueError("a target caption is empty")
+            target = self.tokenizer(caption, add_special_tokens=False)["input_ids"][: self.max_caption_tokens]
+            target = target + [self.tokenizer.eos_token_id]
+            sequences.append(prompt + target)
+            labels.append([-100] * len(prompt) + target)
+        width = max(len(s) for s in sequences)  # training: right padding, loss ignores the padding
+        ids = torch.full((batch, width), pad)
+        label_tensor = torch.full((batch, width), -100)
+        mask = torch.zeros((batch, width), dtype=torch.long)
+        for i, (seq, lab) in enumerate(zip(sequences, labels)):
+            ids[i, : len(seq)] = torch.tensor(seq)
+            label_tensor[i, : len(lab)] = torch.tensor(lab)
+            mask[i, : len(seq)] = 1
+        return {"input_ids": ids, "attention_mask": mask, "labels": label_tensor}
+
+    # ----- outputs -----------------------------------------------------------------------
+    def post_process_caption(self, generated_ids, prompt_length: int | None = None) -> list[dict]:
+        """Generated ids (batch, seq) -> [{"caption", "emotion", "cognition"}]; `prompt_length` strips
+        the prompt when `generate` returned it."""
+        if prompt_length:
+            generated_ids = generated_ids[:, prompt_length:]
+        texts = self.tokenizer.batch_decode(generated_ids, skip_special_tokens=True)
+        return [{"caption": text.strip(), **split_caption(text)} for text in texts]
+
+    def profile_prompt(self, captions: list[str], language: str | None = None) -> str:
+        """Eq. 4: the chat-formatted instruction that turns one subject's captions into a profile."""
+        listed = "\n".join(f"{i + 1}. {c}" for i, c in enumerate(captions))
+        return self._chat(get_prompt("profile", language or self.language, captions=listed))
+
+    def detection_prompt(self, transcript: str, disorder: str, profile: str | None = None,
+                         language: str | None = None) -> str:
+        """Eq. 5: the chat-formatted yes/no question about `disorder`, with or without the profile."""
+        language = language or self.language
+        block = get_prompt("profile_block", language, profile=profile) if profile else ""
+        return self._chat(get_prompt("detection", language, profile_block=block, transcript=transcript, disorder=disorder))
+
+    def _chat(self, content: str) -> str:
+        if self.tokenizer.chat_template:
+            return self.tokenizer.apply_chat_template(
+                [{"role": "user", "content": content}], tokenize=False, add_generation_prompt=True
+            )
+        return content + "\n"
+
+    @property
+    def model_input_names(self):
+        return ["input_ids", "attention_mask", "pixel_values_videos", "input_values", "audio_attention_mask",
+                "text_input_ids", "text_attention_mask", "modality_mask"]
+
+
+ECMCProcessor.register_for_auto_class()
+
+__all__ = ["ECMCProcessor"]

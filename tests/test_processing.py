@@ -1,0 +1,130 @@
+"""ECMCProcessor on real media (ECMC-Synth sessions, ffmpeg-made clips): shapes, segments, masks,
+prompt layout, labels, persistence; prompts and the caption format."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from media_fixtures import make_audio, make_video
+
+from processing_ecmc.prompts_ecmc import COGNITION_TOKEN, EMOTION_TOKEN, format_caption, get_prompt, split_caption
+
+
+@pytest.fixture(scope="module")
+def processor():
+    from transformers import AutoTokenizer
+
+    from modeling_ecmc.presets import build_processor, load_llm_tokenizer, minilm_path, offline_config
+
+    llm_tokenizer = load_llm_tokenizer()
+    llm_tokenizer.add_special_tokens({"additional_special_tokens": [EMOTION_TOKEN, COGNITION_TOKEN]})
+    config = offline_config(emotion_token_id=llm_tokenizer.convert_tokens_to_ids(EMOTION_TOKEN),
+                            cognition_token_id=llm_tokenizer.convert_tokens_to_ids(COGNITION_TOKEN))
+    return build_processor(config, llm_tokenizer, AutoTokenizer.from_pretrained(minilm_path()))
+
+
+@pytest.fixture(scope="module")
+def synth_rows(tmp_path_factory):
+    from processing_ecmc.synth import generate_synth
+
+    root = tmp_path_factory.mktemp("synth")
+    manifest = generate_synth(root, preset="tiny", seed=0, progress=False)
+    rows = [json.loads(line) for line in manifest.read_text().splitlines()]
+    for row in rows:
+        row["video_path"] = str(root / row["video_path"])
+    return rows
+
+
+def test_session_segments_to_model_inputs(processor, synth_rows):
+    rows = synth_rows[:3]
+    out = processor(videos=[r["video_path"] for r in rows], starts=[r["start"] for r in rows],
+                    ends=[r["end"] for r in rows], transcripts=[r["transcript"] for r in rows])
+    assert out["pixel_values_videos"].shape == (3, processor.num_frames, 3, 64, 64)
+    durations = [r["end"] - r["start"] for r in rows]
+    assert out["audio_attention_mask"].sum(1).tolist() == [round(d * 16000) for d in durations]
+    assert out["input_values"].shape[1] == max(round(d * 16000) for d in durations)
+    assert out["modality_mask"].all()
+    ids = processor.placeholder_ids
+    prompt = out["input_ids"][0].tolist()
+    assert prompt[0] == processor.tokenizer.bos_token_id
+    assert prompt[1 : 1 + 8] == [ids["emotion"]] * 8 and prompt[9:17] == [ids["cognition"]] * 8
+    assert "labels" not in out
+
+
+def test_video_without_audio_track_marks_audio_missing(processor, tmp_path):
+    silent = make_video(tmp_path / "silent.mp4", seconds=3, fps=10, size=(64, 64))
+    out = processor(videos=str(silent), transcripts="I am not sure where we are.")
+    assert out["modality_mask"].tolist() == [[True, False, True]]
+    assert "input_values" not in out
+
+
+def test_separate_audio_file_and_mixed_batch(processor, tmp_path):
+    wav = make_audio(tmp_path / "a.wav", seconds=2.5, rate=44100, channels=2)
+    clip = make_video(tmp_path / "c.mp4", seconds=3, fps=10, size=(64, 64), audio_rate=48000)
+    out = processor(videos=[None, str(clip)], audios=[str(wav), None], transcripts=["hello there", None])
+    assert out["modality_mask"].tolist() == [[False, True, True], [True, True, False]]
+    wav_len, clip_len = out["audio_attention_mask"].sum(1).tolist()
+    assert wav_len == 40000  # 2.5 s resampled from 44.1 kHz stereo to 16 kHz mono
+    assert abs(clip_len - 48000) <= 0.05 * 16000  # a whole AAC track may run ~20 ms past 3 s
+    assert out["text_attention_mask"][1].sum() == 0
+
+
+def test_captions_give_labels_on_caption_tokens_only(processor):
+    rng = np.random.RandomState(0)
+    caption = format_caption("The speaker looks sad.", "Memory deficit: forgets the date.")
+    out = processor(waveforms=[rng.randn(16000).astype(np.float32)] * 2, transcripts=["a", "b"],
+                    captions=[caption, ("Calm and neutral.", "No obvious impairment.")])
+    labels, ids = out["labels"], out["input_ids"]
+    prompt_len = len(processor.prompt_ids())
+    assert (labels[:, :prompt_len] == -100).all()
+    first = labels[0][labels[0] != -100]
+    assert first[-1] == processor.tokenizer.eos_token_id
+    assert processor.tokenizer.decode(first[:-1]) == caption
+    assert torch.equal(ids[0, prompt_len : prompt_len + len(first)], first)
+    assert (out["attention_mask"].sum(1) == (labels != -100).sum(1) + prompt_len).all()
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(transcripts="   "), "transcript is empty"),
+    (dict(), "no input"),
+    (dict(transcripts=["a", "b"], starts=[0.0]), "starts has 1 items"),
+])
+def test_bad_processor_inputs(processor, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        processor(**kwargs)
+
+
+def test_missing_media_file_names_the_file(processor, tmp_path):
+    from processing_ecmc.media_ecmc import MediaError
+
+    with pytest.raises(MediaError, match="nope.mp4"):
+        processor(videos=str(tmp_path / "nope.mp4"), transcripts="x")
+
+
+def test_processor_round_trip(processor, tmp_path):
+    from processing_ecmc.processing_ecmc import ECMCProcessor
+
+    processor.save_pretrained(tmp_path)
+    loaded = ECMCProcessor.from_pretrained(tmp_path)
+    assert (loaded.num_frames, loaded.num_query_tokens, loaded.sampling_rate) == (8, 8, 16000)
+    assert loaded.placeholder_ids == processor.placeholder_ids
+    assert loaded.prompt_ids() == processor.prompt_ids()
+
+
+def test_profile_and_detection_prompts(processor):
+    profile = processor.profile_prompt(["Emotion:\nsad\n\nCognition:\nnone"])
+    assert "<|im_start|>" in profile and "1. Emotion:" in profile
+    with_profile = processor.detection_prompt("I can't sleep.", "depression", profile="Low mood.")
+    without = processor.detection_prompt("I can't sleep.", "depression")
+    assert "Low mood." in with_profile and "profile" not in without
+    assert "抑郁" in get_prompt("detection", "zh", profile_block="", transcript="t", disorder="抑郁")
+
+
+def test_caption_format_round_trip():
+    caption = format_caption(" Sad voice. ", "Memory deficit.\nForgets things.")
+    assert split_caption(caption) == {"emotion": "Sad voice.", "cognition": "Memory deficit.\nForgets things."}
+    assert split_caption("just text") == {"emotion": "just text", "cognition": ""}
+    assert split_caption("Emotion: calm") == {"emotion": "calm", "cognition": ""}
+    with pytest.raises(ValueError, match="unknown prompt language"):
+        get_prompt("caption", "fr")

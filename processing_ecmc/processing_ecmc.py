@@ -98,6 +98,8 @@ class ECMCProcessor(ProcessorMixin):
         `videos` / `audios` are file paths (or None); `frames` / `waveforms` are already decoded media
         (uint8 (T, H, W, 3) arrays; float mono arrays at `sampling_rate`). `captions` are full target
         captions ("Emotion:\\n...\\n\\nCognition:\\n...") or (emotion, cognition) pairs."""
+        if isinstance(captions, tuple):  # one (emotion, cognition) pair, not a batch of two
+            captions = [captions]
         batch = next(
             (len(v) for v in (videos, audios, transcripts, frames, waveforms, captions) if isinstance(v, (list, tuple))),
             1,
@@ -171,7 +173,7 @@ class ECMCProcessor(ProcessorMixin):
         if captions is None:  # generation: left padding (all prompts have the same length here)
             ids = torch.tensor([prompt] * batch)
             return {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
-        captions = _as_list(captions, batch, "captions") if not isinstance(captions, tuple) else [captions] * batch
+        captions = _as_list(captions, batch, "captions")
         sequences, labels = [], []
         for caption in captions:
             if isinstance(caption, (tuple, list)):

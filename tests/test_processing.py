@@ -95,6 +95,11 @@ def test_bad_processor_inputs(processor, kwargs, message):
         processor(**kwargs)
 
 
+def test_single_caption_pair_is_one_sample(processor):
+    out = processor(transcripts="I feel fine.", captions=("Calm.", "No obvious impairment."))
+    assert out["labels"].shape[0] == 1
+
+
 def test_missing_media_file_names_the_file(processor, tmp_path):
     from processing_ecmc.media_ecmc import MediaError
 

@@ -77,6 +77,20 @@ class ECMCFeedForward(nn.Module):
         return self.fc2(F.relu(self.fc1(x)))
 
 
+class ECMCLanguageProjection(nn.Module):
+    """One stream's query outputs -> LLM input embeddings. The LayerNorm gain sets the soft tokens'
+    scale: `presets.match_embedding_scale` puts it at the LLM's own embedding RMS, without which a
+    frozen LLM barely reads the soft prompt (DESIGN §3)."""
+
+    def __init__(self, in_size: int, out_size: int):
+        super().__init__()
+        self.linear = nn.Linear(in_size, out_size)
+        self.norm = nn.LayerNorm(out_size)
+
+    def forward(self, x):
+        return self.norm(self.linear(x))
+
+
 class ECMCBridgeStream(nn.Module):
     """One stream (emotion or cognition) of the BridgeNet: a Q-Former per modality (Eq. 6-8), fused (Eq. 9)."""
 
@@ -299,7 +313,9 @@ class ECMCForConditionalGeneration(ECMCPreTrainedModel, GenerationMixin):
         super().__init__(config)
         self.model = ECMCModel(config)
         llm_hidden = config.text_config.hidden_size
-        self.language_projections = nn.ModuleDict({s: nn.Linear(config.bridge_hidden_size, llm_hidden) for s in STREAMS})
+        self.language_projections = nn.ModuleDict(
+            {s: ECMCLanguageProjection(config.bridge_hidden_size, llm_hidden) for s in STREAMS}
+        )
         self.language_model = AutoModelForCausalLM.from_config(config.text_config)
         self.post_init()
 

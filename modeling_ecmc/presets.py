@@ -210,8 +210,19 @@ def from_pretrained_components(
         llm = _load_language_model(language_model, language_model_gguf_file)
         model.language_model.load_state_dict(llm.state_dict(), strict=False)
         model.language_model.tie_weights()
+        match_embedding_scale(model)
         logger.info("loaded the language model from %s", language_model)
     return model
+
+
+@torch.no_grad()
+def match_embedding_scale(model: ECMCForConditionalGeneration) -> float:
+    """Set the soft tokens' scale (each projection's LayerNorm gain) to the RMS of the LLM's token
+    embeddings, so the BridgeNet's tokens start where the frozen LLM expects its inputs."""
+    rms = model.get_input_embeddings().weight.float().pow(2).mean().sqrt().item()
+    for projection in model.language_projections.values():
+        projection.norm.weight.fill_(rms)
+    return rms
 
 
 def load_llm_tokenizer(id_or_path=None, gguf_file=None):

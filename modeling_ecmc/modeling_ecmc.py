@@ -180,12 +180,28 @@ class ECMCModel(ECMCPreTrainedModel):
                 states = encoder(pixel_values=values).last_hidden_state
                 return states, None
             if modality == "audio":
+                if mask is not None and getattr(encoder.config, "feat_extract_norm", "layer") == "group" and not mask.all():
+                    return self._run_group_norm_audio_encoder(encoder, values, mask)
                 states = encoder(values, attention_mask=mask).last_hidden_state
                 if mask is not None:  # waveform samples -> encoder frames
                     mask = encoder._get_feature_vector_attention_mask(states.shape[1], mask)
                 return states, mask
             states = encoder(input_ids=values, attention_mask=mask).last_hidden_state
             return states, mask
+
+    @staticmethod
+    def _run_group_norm_audio_encoder(encoder, values, mask):
+        """HuBERT-base style encoders normalise over the whole waveform (GroupNorm in the first conv),
+        so padding changes every frame of a padded sample. Encode each sample at its true length."""
+        lengths = mask.sum(dim=1).tolist()
+        outputs = [encoder(values[i : i + 1, : int(n)]).last_hidden_state[0] for i, n in enumerate(lengths)]
+        frames = max(o.shape[0] for o in outputs)
+        states = values.new_zeros(len(outputs), frames, outputs[0].shape[-1])
+        frame_mask = torch.zeros(len(outputs), frames, dtype=torch.long, device=values.device)
+        for i, out in enumerate(outputs):
+            states[i, : out.shape[0]] = out
+            frame_mask[i, : out.shape[0]] = 1 if lengths[i] else 0
+        return states, frame_mask
 
     def encode_modalities(self, **inputs) -> dict:
         """Run the frozen encoders on raw inputs: {modality: (features, mask)} for the modalities given.
@@ -375,12 +391,19 @@ class ECMCForConditionalGeneration(ECMCPreTrainedModel, GenerationMixin):
         text_features=None,
         text_feature_mask=None,
         modality_mask=None,
+        emotion_labels=None,
+        cognition_labels=None,
         **kwargs,
-    ) -> ECMCCausalLMOutput:
-        """`labels` mark the caption tokens (others -100): the stage-2 loss of Eq. 14."""
+    ) -> ECMCCausalLMOutput | ECMCModelOutput:
+        """`labels` mark the caption tokens (others -100): the stage-2 loss of Eq. 14.
+        Without `input_ids`/`inputs_embeds` this is the stage-1 model (`ECMCModelOutput` with
+        L_emo + L_cog for the given labels), so a wrapped model (DDP, DeepSpeed) trains both stages
+        through one forward."""
         modality_inputs = {
             name: value for name, value in locals().items() if name in MODALITY_INPUT_NAMES and value is not None
         }
+        if input_ids is None and inputs_embeds is None:
+            return self.model(emotion_labels=emotion_labels, cognition_labels=cognition_labels, **modality_inputs)
         bridge = None
         if inputs_embeds is None:
             has_placeholders = (input_ids == self.config.emotion_token_id).any() or (

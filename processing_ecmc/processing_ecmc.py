@@ -105,6 +105,7 @@ class ECMCProcessor(ProcessorMixin):
             1,
         )
         videos, audios = _as_list(videos, batch, "videos"), _as_list(audios, batch, "audios")
+        captions = _as_list(captions, batch, "captions") if captions is not None else None
         starts, ends = _as_list(starts, batch, "starts"), _as_list(ends, batch, "ends")
         transcripts = _as_list(transcripts, batch, "transcripts")
         frames = list(frames) if isinstance(frames, (list, tuple)) else [frames] * batch
@@ -125,7 +126,7 @@ class ECMCProcessor(ProcessorMixin):
         data.update(self._video_inputs(frames))
         data.update(self._audio_inputs(waveforms))
         data.update(self._text_inputs(transcripts))
-        data.update(self._prompt_inputs(batch, captions, language or self.language))
+        data.update(self.caption_inputs(captions, language or self.language, batch=batch))
         return BatchFeature(data=data, tensor_type=return_tensors)
 
     def _video_inputs(self, frames) -> dict:
@@ -167,13 +168,17 @@ class ECMCProcessor(ProcessorMixin):
         prompt = self.tokenizer(get_prompt("caption", language), add_special_tokens=False)["input_ids"]
         return bos + [ids["emotion"]] * self.num_query_tokens + [ids["cognition"]] * self.num_query_tokens + prompt
 
-    def _prompt_inputs(self, batch: int, captions, language: str) -> dict:
+    def caption_inputs(self, captions=None, language: str = "en", batch: int | None = None) -> dict:
+        """Decoder inputs alone: the prompt for `batch` generations, or prompt + target caption with
+        `labels` for each of `captions` (full captions or (emotion, cognition) pairs)."""
+        if isinstance(captions, tuple):
+            captions = [captions]
+        batch = len(captions) if captions is not None else (batch or 1)
         prompt = self.prompt_ids(language)
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.tokenizer.eos_token_id
         if captions is None:  # generation: left padding (all prompts have the same length here)
             ids = torch.tensor([prompt] * batch)
             return {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
-        captions = _as_list(captions, batch, "captions")
         sequences, labels = [], []
         for caption in captions:
             if isinstance(caption, (tuple, list)):

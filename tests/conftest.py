@@ -60,3 +60,44 @@ def offline_checkpoint(tmp_path_factory):
     torch.manual_seed(0)
     model, processor = build_offline_default()
     return save_checkpoint(model, processor, tmp_path_factory.mktemp("offline-default"))
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory):
+    """A tiny random ECMC with the real tokenizers (MiniLM, SmolLM2), saved with its processor:
+    fast enough to train in tests."""
+    from transformers import AutoTokenizer
+
+    from modeling_ecmc import ECMCForConditionalGeneration
+    from modeling_ecmc.presets import build_processor, load_llm_tokenizer, minilm_path
+    from processing_ecmc.prompts_ecmc import COGNITION_TOKEN, EMOTION_TOKEN
+
+    llm_tokenizer = load_llm_tokenizer()
+    llm_tokenizer.add_special_tokens({"additional_special_tokens": [EMOTION_TOKEN, COGNITION_TOKEN]})
+    config = tiny_config(
+        video_config=dict(TINY["video_config"], image_size=32, num_frames=4),
+        audio_config=dict(TINY["audio_config"], conv_dim=[32, 32, 32], conv_kernel=[10, 8, 4], conv_stride=[5, 8, 8]),
+        text_encoder_config=dict(TINY["text_encoder_config"], vocab_size=30522),
+        text_config=dict(TINY["text_config"], vocab_size=49152, bos_token_id=1, eos_token_id=2, pad_token_id=2),
+        emotion_token_id=llm_tokenizer.convert_tokens_to_ids(EMOTION_TOKEN),
+        cognition_token_id=llm_tokenizer.convert_tokens_to_ids(COGNITION_TOKEN),
+    )
+    torch.manual_seed(0)
+    model = ECMCForConditionalGeneration(config)
+    processor = build_processor(config, llm_tokenizer, AutoTokenizer.from_pretrained(minilm_path()))
+    folder = tmp_path_factory.mktemp("tiny-checkpoint")
+    model.save_pretrained(folder)
+    processor.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_synth_dataset(tmp_path_factory):
+    """ECMC-Synth's tiny preset built into a saved DatasetDict."""
+    from processing_ecmc.datasets_ecmc import build_dataset, save_dataset
+    from processing_ecmc.synth import generate_synth
+
+    root = tmp_path_factory.mktemp("tiny-synth")
+    manifest = generate_synth(root / "synth", preset="tiny", seed=0, progress=False)
+    dsd, _ = build_dataset(manifest, min_duration=1.0)
+    return save_dataset(dsd, root / "dataset")

@@ -3,10 +3,11 @@ save/load, batched generation and clear errors. The real offline weights are in 
 
 import pytest
 import torch
-from conftest import tiny_config, tiny_prompt, tiny_raw_inputs
+from conftest import TINY, tiny_config, tiny_prompt, tiny_raw_inputs
 
 from modeling_ecmc import ECMCConfig, ECMCForConditionalGeneration, ECMCModel
 
+TINY_AUDIO = TINY["audio_config"]
 LABELS = dict(emotion_labels=torch.tensor([1, -1]), cognition_labels=torch.tensor([[0, 1, 0, 0], [0, 0, 0, 0]]))
 
 
@@ -179,3 +180,14 @@ def test_config_round_trip(tmp_path):
     loaded = ECMCConfig.from_pretrained(tmp_path)
     assert loaded.modalities == ["audio", "text"] and loaded.loss_variant == "reference"
     assert loaded.qformer_config.encoder_hidden_size == 32 and loaded.text_config.hidden_size == 32
+
+
+def test_group_norm_audio_encoder_ignores_padding():
+    # HuBERT-base normalises over the whole waveform: padding must not change a sample's features.
+    model = ECMCModel(tiny_config(audio_config=dict(TINY_AUDIO, feat_extract_norm="group"))).eval()
+    wave = torch.randn(1, 1600)
+    alone = model(input_values=wave, audio_attention_mask=torch.ones(1, 1600, dtype=torch.long))
+    padded = model(input_values=torch.cat([torch.cat([wave, torch.zeros(1, 800)], 1), torch.randn(1, 2400)]),
+                   audio_attention_mask=torch.cat([torch.cat([torch.ones(1, 1600), torch.zeros(1, 800)], 1),
+                                                   torch.ones(1, 2400)]).long())
+    assert torch.allclose(alone.h_e[0], padded.h_e[0], atol=1e-5)

@@ -1,0 +1,167 @@
+"""train.py end to end on a tiny random ECMC and ECMC-Synth's tiny preset: both stages learn, the
+best checkpoint is the lowest validation loss, a killed run resumes onto the same losses, two
+processes agree on the weights, and bad configs fail before any long work."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+import train
+from training_ecmc.config import ConfigError, load_config
+from training_ecmc.sampler import ContrastiveBatchSampler, rows_without_partner
+from training_ecmc.trainer import is_complete
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def write_config(tmp_path, tiny_checkpoint, tiny_synth_dataset, **sections):
+    config = {
+        "output_dir": str(tmp_path / "out"),
+        "model": {"checkpoint": str(tiny_checkpoint)},
+        "data": {"synth_preset": None, "dataset": str(tiny_synth_dataset), "cache_dir": str(tmp_path / "cache")},
+        "stage1": {"epochs": 4, "batch_size": 4, "learning_rate": 1e-3, "early_stopping_patience": 10},
+        "stage2": {"epochs": 3, "batch_size": 4, "learning_rate": 3e-3, "early_stopping_patience": 10},
+        "training": {"logging_steps": 1, "save_total_limit": 10},
+    }
+    for key, value in sections.items():
+        config[key] = {**config.get(key, {}), **value}
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def train_losses(history):
+    return [(h["step"], h["loss"]) for h in history if "loss" in h]
+
+
+def test_both_stages_lower_the_training_loss_and_keep_the_best(tmp_path, tiny_checkpoint, tiny_synth_dataset):
+    cfg = load_config(write_config(tmp_path, tiny_checkpoint, tiny_synth_dataset))
+    final, histories = train.run(cfg, stages=(1, 2))
+    for stage in (1, 2):
+        losses = [loss for _, loss in train_losses(histories[stage])]
+        steps_per_epoch = len(losses) // cfg[f"stage{stage}"]["epochs"]
+        first, last = losses[:steps_per_epoch], losses[-steps_per_epoch:]
+        assert sum(last) / len(last) < sum(first) / len(first), (stage, losses)
+        # best = the epoch with the lowest validation loss, and that checkpoint's weights were exported
+        evals = [(h["eval_loss"], h["step"]) for h in histories[stage] if "eval_loss" in h]
+        state = json.loads(sorted((tmp_path / "out" / f"stage{stage}").glob("checkpoint-*/trainer_state.json"),
+                                  key=lambda p: int(p.parent.name.split("-")[1]))[-1].read_text())
+        assert state["best_global_step"] == min(evals)[1]
+        assert is_complete(tmp_path / "out" / f"stage{stage}" / "best")
+    assert is_complete(final) and (final / "modeling_ecmc.py").is_file()
+
+
+def run_train(config, *extra, **kwargs):
+    env = dict(os.environ, HF_HUB_OFFLINE="1", PYTHONPATH=str(ROOT))
+    return subprocess.Popen([sys.executable, str(ROOT / "train.py"), "--config", str(config), *extra],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kwargs)
+
+
+@pytest.mark.slow
+def test_resume_after_kill_reproduces_the_uninterrupted_losses(tmp_path, tiny_checkpoint, tiny_synth_dataset):
+    (tmp_path / "a").mkdir()
+    reference = write_config(tmp_path / "a", tiny_checkpoint, tiny_synth_dataset)
+    out = run_train(reference, "--stage", "1")
+    assert out.wait(timeout=600) == 0, out.stdout.read()[-3000:]
+    expected = train_losses(json.loads((tmp_path / "a" / "out" / "stage1" / "log_history.json").read_text()))
+
+    (tmp_path / "b").mkdir()
+    config = write_config(tmp_path / "b", tiny_checkpoint, tiny_synth_dataset)
+    stage_dir = tmp_path / "b" / "out" / "stage1"
+    proc = run_train(config, "--stage", "1")
+    deadline = time.time() + 600
+    while not list(stage_dir.glob("checkpoint-*/ecmc_complete.json")):  # killed once the first epoch is saved
+        assert proc.poll() is None and time.time() < deadline, "run ended before its first checkpoint"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (stage_dir / "best").exists()
+    resumed = run_train(config, "--stage", "1", "--resume")
+    log = resumed.communicate(timeout=600)[0]
+    assert resumed.returncode == 0, log[-3000:]
+    assert "resuming from" in log
+    got = train_losses(json.loads((stage_dir / "log_history.json").read_text()))
+    # the restored history plus the steps run after the resume: the same steps and losses as the
+    # uninterrupted run (same data order, same RNG), not a restart from step 1
+    assert [step for step, _ in got] == [step for step, _ in expected]
+    assert [loss for _, loss in got] == pytest.approx([loss for _, loss in expected], rel=1e-5)
+    resumed_from = int(log.split("resuming from")[1].split("checkpoint-")[1].split()[0])
+    assert 0 < resumed_from < expected[-1][0]
+
+
+@pytest.mark.slow
+def test_two_cpu_processes_agree_on_the_weights(tmp_path, tiny_checkpoint, tiny_synth_dataset):
+    config = write_config(tmp_path, tiny_checkpoint, tiny_synth_dataset, stage1={"epochs": 2})
+    env = dict(os.environ, HF_HUB_OFFLINE="1", PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
+    result = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533",
+         str(ROOT / "train.py"), "--config", str(config), "--stage", "1"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=900,
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    stage_dir = tmp_path / "out" / "stage1"
+    checksums = {p.name: p.read_text() for p in stage_dir.glob("rank*.weights.sha256")}
+    assert set(checksums) == {"rank0.weights.sha256", "rank1.weights.sha256"}
+    assert len(set(checksums.values())) == 1
+
+
+def test_contrastive_sampler_guarantees_partners(tiny_synth_dataset):
+    from processing_ecmc.datasets_ecmc import load_dataset_dict
+
+    train_split = load_dataset_dict(tiny_synth_dataset)["train"]
+    emotion, cognition = train_split["emotion_label"], train_split["cognition_labels"]
+    sampler = ContrastiveBatchSampler(emotion, cognition, batch_size=6, seed=0)
+    batches = list(sampler)
+    assert len(batches) == len(sampler) and all(len(set(b)) == len(b) == 6 for b in batches)
+    assert rows_without_partner(emotion, cognition, batches)["no_emotion_partner"] == 0
+    sampler.set_epoch(1)
+    assert list(sampler) != batches
+    sampler.set_epoch(0)
+    assert list(sampler) == batches  # the order depends only on (seed, epoch): resumable
+
+
+BAD_CONFIGS = {
+    "unknown key": ({"stage1": {"epochz": 3}}, "unknown key 'epochz'"),
+    "unknown section": ({"stage3": {}}, "unknown key 'stage3'"),
+    "missing data set": ({"data": {"dataset": "/nonexistent/ds", "synth_preset": None}}, "does not exist"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_CONFIGS)
+def test_bad_configs_fail_before_work(tmp_path, tiny_checkpoint, tiny_synth_dataset, case):
+    sections, message = BAD_CONFIGS[case]
+    config = write_config(tmp_path, tiny_checkpoint, tiny_synth_dataset, **sections)
+    with pytest.raises(ConfigError, match=message):
+        train.run(load_config(config), stages=(1,))
+    assert not (tmp_path / "cache").exists()
+
+
+def test_stage2_without_stage1_checkpoint_is_an_error(tmp_path, tiny_checkpoint, tiny_synth_dataset):
+    config = write_config(tmp_path, tiny_checkpoint, tiny_synth_dataset)
+    with pytest.raises(ConfigError, match="stage 2 needs a finished stage-1 checkpoint"):
+        train.run(load_config(config), stages=(2,))
+
+
+def test_empty_split_is_an_error(tmp_path, tiny_checkpoint, tiny_synth_dataset):
+    from processing_ecmc.datasets_ecmc import load_dataset_dict, save_dataset
+
+    dsd = load_dataset_dict(tiny_synth_dataset)
+    dsd["validation"] = dsd["validation"].select([])
+    save_dataset(dsd, tmp_path / "ds")
+    config = write_config(tmp_path, tiny_checkpoint, tmp_path / "ds")
+    with pytest.raises(ConfigError, match="empty 'validation' split"):
+        train.run(load_config(config), stages=(1,))
+
+
+def test_override_syntax():
+    cfg = load_config(None, ["stage1.epochs=3", "model.overrides={modalities: [audio, text]}"])
+    assert cfg["stage1"]["epochs"] == 3 and cfg["model"]["overrides"] == {"modalities": ["audio", "text"]}
+    with pytest.raises(ConfigError, match="key.path=value"):
+        load_config(None, ["stage1.epochs"])

@@ -1,0 +1,1 @@
+"""Training support for `train.py`: configuration, the contrastive batch sampler, the Trainer subclass."""

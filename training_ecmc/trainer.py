@@ -1,0 +1,131 @@
+"""The custom part of training: batches from the feature cache, the two stages' losses in one
+`Trainer.compute_loss`, the contrastive batch sampler, and checkpoints that are known complete."""
+
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+
+import torch
+from transformers import Trainer, TrainerCallback
+
+from processing_ecmc.feature_cache import collate_cached
+
+from .sampler import ContrastiveBatchSampler
+
+COMPLETE_MARKER = "ecmc_complete.json"
+
+
+class WithCaptions(torch.utils.data.Dataset):
+    """A cached-feature data set whose items also carry their row's target caption and language."""
+
+    def __init__(self, cached, rows):
+        self.cached = cached
+        self.captions = list(zip(rows["emotion_caption"], rows["cognition_caption"]))
+        self.languages = rows["language"]
+
+    def __len__(self):
+        return len(self.cached)
+
+    def __getitem__(self, index):
+        return {**self.cached[index], "caption": self.captions[index], "language": self.languages[index]}
+
+
+class ECMCCollator:
+    """Cached items -> model inputs. Stage 1 adds the labels; stage 2 the decoder prompt with the
+    target caption (`labels` on caption tokens only), built by the processor."""
+
+    def __init__(self, processor, stage: int):
+        self.processor, self.stage = processor, stage
+
+    def __call__(self, items):
+        batch = collate_cached(items)
+        batch.pop("index")
+        if self.stage == 2:
+            batch.pop("emotion_labels", None)
+            batch.pop("cognition_labels", None)
+            captions = [item["caption"] for item in items]
+            batch.update(self.processor.caption_inputs(captions, language=items[0]["language"] or "en"))
+        return batch
+
+
+class ECMCTrainer(Trainer):
+    """`Trainer` with the ECMC losses: stage 1 L_emo + L_cog (Eq. 13), stage 2 caption cross-entropy
+    (Eq. 14); both go through the wrapped model's forward so DDP/DeepSpeed see them."""
+
+    def __init__(self, *args, stage: int, contrastive_sampler: ContrastiveBatchSampler | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.stage = stage
+        self.contrastive_sampler = contrastive_sampler
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        outputs = model(**inputs)
+        return (outputs.loss, outputs) if return_outputs else outputs.loss
+
+    def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
+        inputs = self._prepare_inputs(inputs)
+        with torch.no_grad():
+            loss = self.compute_loss(model, inputs)
+        return loss.detach(), None, None
+
+    def get_train_dataloader(self):
+        if self.contrastive_sampler is None:
+            return super().get_train_dataloader()
+        loader = torch.utils.data.DataLoader(
+            self.train_dataset, batch_sampler=self.contrastive_sampler, collate_fn=self.data_collator,
+            num_workers=self.args.dataloader_num_workers,
+        )
+        return self.accelerator.prepare(loader)
+
+
+class CompleteCheckpointMarker(TrainerCallback):
+    """Writes `ecmc_complete.json` (file sizes) into a checkpoint after everything else is saved, so
+    an interrupted save is recognisable and never resumed from."""
+
+    def on_save(self, args, state, control, **kwargs):
+        if state.is_world_process_zero:
+            folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+            if folder.is_dir():
+                mark_complete(folder)
+        return control
+
+
+def mark_complete(folder: Path):
+    sizes = {p.name: p.stat().st_size for p in sorted(folder.iterdir()) if p.is_file() and p.name != COMPLETE_MARKER}
+    tmp = folder / (COMPLETE_MARKER + ".tmp")
+    tmp.write_text(json.dumps(sizes))
+    os.replace(tmp, folder / COMPLETE_MARKER)
+
+
+def is_complete(folder: Path) -> bool:
+    marker = Path(folder) / COMPLETE_MARKER
+    try:
+        sizes = json.loads(marker.read_text())
+    except (OSError, ValueError):
+        return False
+    return all((Path(folder) / name).is_file() and (Path(folder) / name).stat().st_size == size for name, size in sizes.items())
+
+
+def last_complete_checkpoint(output_dir) -> Path | None:
+    """The newest `checkpoint-N` folder whose save finished; half-written ones are skipped."""
+    folders = [p for p in Path(output_dir).glob("checkpoint-*") if re.fullmatch(r"checkpoint-\d+", p.name)]
+    for folder in sorted(folders, key=lambda p: int(p.name.split("-")[1]), reverse=True):
+        if is_complete(folder):
+            return folder
+    return None
+
+
+def save_complete(model, processor, folder: Path) -> Path:
+    """Save model + processor to `folder` atomically (a temporary sibling, renamed into place)."""
+    folder = Path(folder)
+    tmp = folder.with_name(folder.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp)
+    if processor is not None:
+        processor.save_pretrained(tmp)
+    mark_complete(tmp)
+    if folder.exists():
+        shutil.rmtree(folder)
+    os.replace(tmp, folder)
+    return folder

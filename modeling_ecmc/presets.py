@@ -94,10 +94,14 @@ def tiny_video_config(image_size: int = 64, num_frames: int = 8):
 
 
 def tiny_audio_config():
-    """A small, randomly initialised HuBERT (16 kHz, 50 frames/s): no HuBERT weights exist offline."""
+    """A small, randomly initialised HuBERT: no HuBERT weights exist offline. Its feature encoder
+    strides 1280 samples (12.5 frames/s at 16 kHz, a quarter of HuBERT's 50): the Q-Formers'
+    cross-attention over audio frames dominates a CPU training step, and 80 ms frames still resolve
+    pitch contours and pauses."""
     return AutoConfig.for_model(
         "hubert", hidden_size=128, num_hidden_layers=2, num_attention_heads=4, intermediate_size=256,
-        conv_dim=(64,) * 7, num_conv_pos_embeddings=32, num_conv_pos_embedding_groups=4,
+        conv_dim=(64,) * 7, conv_kernel=(10, 4, 4, 3, 3, 2, 2), conv_stride=(5, 4, 4, 2, 2, 2, 2),
+        num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4,
         do_stable_layer_norm=False, apply_spec_augment=False,
     )
 

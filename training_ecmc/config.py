@@ -28,6 +28,7 @@ DEFAULTS = {
         "learning_rate": 1.3e-5,  # paper
         "weight_decay": 1e-6,  # paper
         "warmup_ratio": 0.0,
+        "lr_scheduler": "linear",  # any transformers scheduler name: linear, cosine, constant, ...
         "balanced_sampler": True,
         "early_stopping_patience": 5,
         "eval_every_epochs": 1,
@@ -39,6 +40,7 @@ DEFAULTS = {
         "learning_rate": 1e-4,  # paper
         "weight_decay": 0.0,
         "warmup_ratio": 0.0,
+        "lr_scheduler": "linear",
         "balanced_sampler": False,
         "early_stopping_patience": 3,
         "eval_every_epochs": 1,
@@ -78,8 +80,31 @@ def _merge(base: dict, update: dict, where: str) -> dict:
                 raise ConfigError(f"{where}.{key} must be a mapping, got {value!r}")
             out[key] = _merge(base[key], value, f"{where}.{key}")
         else:
-            out[key] = value
+            out[key] = _typed(value, base[key], f"{where}.{key}")
     return out
+
+
+def _typed(value, default, where: str):
+    """Numbers given as text (YAML reads `1e-3` as a string) become numbers; a value of the wrong
+    type for its key is an error now, not a crash deep inside training."""
+    if default is None or value is None:
+        return value
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where} must be true or false, got {value!r}")
+        return value
+    if isinstance(default, (int, float)) and isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            raise ConfigError(f"{where} must be a number, got {value!r}") from None
+    if isinstance(default, float) and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(default, int) and isinstance(value, float) and value.is_integer():
+        return int(value)
+    if not isinstance(value, type(default)):
+        raise ConfigError(f"{where} must be a {type(default).__name__}, got {value!r}")
+    return value
 
 
 def _parse_override(text: str):

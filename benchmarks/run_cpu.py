@@ -1,6 +1,6 @@
 """The CPU benchmarks in one command: a table of ratios measured side by side in one run.
 
-    python -m benchmarks.run_cpu            # full run (about 5 minutes on 2 cores), writes BENCHMARKS.md
+    python -m benchmarks.run_cpu            # full run (about 4 minutes on 2 cores), writes BENCHMARKS.md
     python benchmarks/run_cpu.py --quick    # smoke run with tiny random models (< 1 minute), prints only
 
 Rows (see benchmarks/README.md):
@@ -36,7 +36,9 @@ NOTES = """\
 How to read it: "baseline" and "ECMC" are the same work done two ways in the same process, one after
 the other; the speed-up is their ratio (times: baseline / ECMC; rates: ECMC / baseline), and the
 last column checks that both gave the same result. Absolute numbers depend on the machine and on
-what else runs on it; the ratios are the point.
+what else runs on it; the ratios are the point. Everything runs on one torch thread by default
+(`--threads`): on this shared 2-core machine two OpenMP threads slowed generation 10-20× whenever
+another process took a core.
 
 - **Contrastive losses**: `modeling_ecmc.losses_ecmc` (vectorised, float32) vs the pairwise loops of
   `tests/pairwise_losses.py` (plain Python floats, float64: the independent reference of the tests),
@@ -56,7 +58,11 @@ what else runs on it; the ratios are the point.
 - **Stage-1 pass**: one pass over ECMC-Synth utterances, batch 8, BridgeNet forward + backward +
   AdamW; baselines decode the media and/or run the frozen encoders every step; ours reads the
   feature cache (`processing_ecmc.feature_cache`, checksums verified on every load). The cache's
-  one-time build is given in the size column.
+  one-time build is given in the size column. The offline default's encoders are small (tiny
+  random VideoMAE/HuBERT, MiniLM-L6) and its short synthetic clips are cheap to decode, so this
+  ratio is far below what the paper's VideoMAE-base/HuBERT-base/BERT-base encoders would give. The
+  losses differ by about 1 %: the cache stores float16 features and encodes group-norm audio one
+  utterance at a time, while the uncached path encodes zero-padded batches.
 """
 
 
@@ -143,10 +149,11 @@ def render_markdown(rows: list[Row], machine: dict, timings: dict, quick: bool) 
         "## CPU",
         "",
         f"Measured {machine['date']} on {machine['cpu']}, {machine['cores']} cores ({machine['torch_threads']} torch "
-        f"threads), {machine['memory']} memory; Python {machine['python']}, torch {machine['torch']}, "
+        f"thread{'s' if machine['torch_threads'] != 1 else ''}), {machine['memory']} memory; Python {machine['python']}, torch {machine['torch']}, "
         f"transformers {machine['transformers']}. Whole run: {timings.get('total_s', 0):.0f} s. "
         f"Load average (1 min) before / after: {load[0]:.2f} / {load[1]:.2f}"
-        + (" — other processes were running, so absolute times are noisy." if max(load) > 1.5 else "."),
+        + (" (above 1: other work was running or had just stopped, so absolute times are noisy)." if max(load) > 1.5
+           else "."),
         "",
         markdown_table(rows),
         "",
@@ -160,9 +167,10 @@ def render_markdown(rows: list[Row], machine: dict, timings: dict, quick: bool) 
         "",
         "## GPU",
         "",
-        "`python benchmarks/gpu.py` (random weights, the paper's shapes; about 5 minutes on an H100/H200)",
-        "prints its own table and writes JSON under `$OUT`. Reference points measured by others on an",
-        "H200, for orientation:",
+        "Not measured in this run. `python benchmarks/gpu.py` (random weights, the paper's shapes; about",
+        "3-5 minutes on an H100/H200) prints its own table and writes JSON under `$OUT`; on the lent",
+        "machine (transformers 5.17) carry the transformers wheel this repo needs (`benchmarks/README.md`).",
+        "Reference points measured by others on an H200, for orientation:",
         "",
         "| what | reference (H200) |",
         "|---|---|",
@@ -185,8 +193,9 @@ def main(argv=None):
     parser.add_argument("--output", type=Path, default=None,
                         help="markdown file to write (default: BENCHMARKS.md at the repo root; none with --quick)")
     parser.add_argument("--json", type=Path, default=None, help="also write the rows as JSON here")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="torch threads (default: torch's, one per core); the loss rows always use one")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads (default 1: on a shared 2-core machine two OpenMP threads slow down "
+                             "10-20x whenever another process takes a core; use 2 on a dedicated machine)")
     args = parser.parse_args(argv)
     sections = [s.strip() for s in args.only.split(",") if s.strip()]
     unknown = [s for s in sections if s not in SECTIONS]

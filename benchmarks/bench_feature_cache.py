@@ -39,12 +39,10 @@ def tiny_model_and_processor():
     """The tiny random model of the feature-cache tests (MiniLM tokenizer for both roles)."""
     from transformers import AutoTokenizer
 
-    from benchmarks.bench_generation import TINY
-    from modeling_ecmc import ECMCConfig, ECMCForConditionalGeneration
-    from modeling_ecmc.presets import build_processor, minilm_path
+    from modeling_ecmc import ECMCForConditionalGeneration
+    from modeling_ecmc.presets import build_processor, minilm_path, tiny_config
 
-    config = ECMCConfig(**{
-        **TINY,
+    config = tiny_config(**{
         "text_encoder_config": dict(model_type="bert", hidden_size=24, num_hidden_layers=1, num_attention_heads=2,
                                     intermediate_size=48, vocab_size=30522),
         "audio_config": dict(model_type="hubert", hidden_size=32, num_hidden_layers=1, num_attention_heads=2,

@@ -46,24 +46,6 @@ TRANSCRIPTS = [
     "My heart races before I leave the house.",
 ]
 
-# A copy of the tiny random config of tests/conftest.py (fast, no weights needed).
-TINY = dict(
-    video_config=dict(model_type="videomae", image_size=32, patch_size=16, num_frames=4, tubelet_size=2,
-                      hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64),
-    audio_config=dict(model_type="hubert", hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-                      intermediate_size=64, conv_dim=[32, 32], conv_kernel=[10, 3], conv_stride=[5, 2],
-                      num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2, apply_spec_augment=False),
-    text_encoder_config=dict(model_type="bert", hidden_size=24, num_hidden_layers=1, num_attention_heads=2,
-                             intermediate_size=48, vocab_size=100),
-    qformer_config=dict(model_type="blip_2_qformer", hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, encoder_hidden_size=32),
-    text_config=dict(model_type="llama", hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                     num_key_value_heads=1, intermediate_size=64, vocab_size=120, tie_word_embeddings=True,
-                     bos_token_id=1, eos_token_id=2, pad_token_id=2),
-    num_query_tokens=4, bridge_hidden_size=30, emotion_token_id=120, cognition_token_id=121,
-)
-
-
 def build(model_kind: str):
     """(model, processor or None, utterance inputs maker)."""
     torch.manual_seed(0)
@@ -72,9 +54,10 @@ def build(model_kind: str):
 
         model, processor = build_offline_default()
         return model.eval(), processor
-    from modeling_ecmc import ECMCConfig, ECMCForConditionalGeneration
+    from modeling_ecmc import ECMCForConditionalGeneration
+    from modeling_ecmc.presets import tiny_config
 
-    return ECMCForConditionalGeneration(ECMCConfig(**TINY)).eval(), None
+    return ECMCForConditionalGeneration(tiny_config()).eval(), None
 
 
 def make_utterances(n: int, processor, seed: int = 0) -> list[dict]:

@@ -76,24 +76,6 @@ TINY_SHAPES = dict(
     gen_batches=(1, 2, 4), new_tokens=8,
     warmup=1, steps=2,
 )
-# A copy of the tiny random config of tests/conftest.py.
-TINY_CONFIG = dict(
-    video_config=dict(model_type="videomae", image_size=32, patch_size=16, num_frames=4, tubelet_size=2,
-                      hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64),
-    audio_config=dict(model_type="hubert", hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-                      intermediate_size=64, conv_dim=[32, 32], conv_kernel=[10, 3], conv_stride=[5, 2],
-                      num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2, apply_spec_augment=False),
-    text_encoder_config=dict(model_type="bert", hidden_size=24, num_hidden_layers=1, num_attention_heads=2,
-                             intermediate_size=48, vocab_size=100),
-    qformer_config=dict(model_type="blip_2_qformer", hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, encoder_hidden_size=32),
-    text_config=dict(model_type="llama", hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                     num_key_value_heads=1, intermediate_size=64, vocab_size=120, tie_word_embeddings=True,
-                     bos_token_id=1, eos_token_id=2, pad_token_id=2),
-    num_query_tokens=4, bridge_hidden_size=30, emotion_token_id=120, cognition_token_id=121,
-)
-
-
 # ----------------------------------------------------------------------------- helpers
 def log(message: str) -> None:
     print(f"[gpu-bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
@@ -197,11 +179,10 @@ def count_flops(fn) -> float | None:
 
 
 def make_config(bench: Bench):
-    from modeling_ecmc import ECMCConfig
-    from modeling_ecmc.presets import paper_config
+    from modeling_ecmc.presets import paper_config, tiny_config
 
     if bench.args.tiny:
-        return ECMCConfig(**TINY_CONFIG, attn_implementation="sdpa")
+        return tiny_config(attn_implementation="sdpa")
     return paper_config(attn_implementation="sdpa")
 
 

@@ -10,30 +10,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-TINY = dict(
-    video_config=dict(model_type="videomae", image_size=32, patch_size=16, num_frames=4, tubelet_size=2,
-                      hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64),
-    audio_config=dict(model_type="hubert", hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-                      intermediate_size=64, conv_dim=[32, 32], conv_kernel=[10, 3], conv_stride=[5, 2],
-                      num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2, apply_spec_augment=False),
-    text_encoder_config=dict(model_type="bert", hidden_size=24, num_hidden_layers=1, num_attention_heads=2,
-                             intermediate_size=48, vocab_size=100),
-    qformer_config=dict(model_type="blip_2_qformer", hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, encoder_hidden_size=32),
-    text_config=dict(model_type="llama", hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                     num_key_value_heads=1, intermediate_size=64, vocab_size=120, tie_word_embeddings=True,
-                     bos_token_id=1, eos_token_id=2, pad_token_id=2),
-    num_query_tokens=4,
-    bridge_hidden_size=30,
-    emotion_token_id=120,
-    cognition_token_id=121,
-)
-
-
-def tiny_config(**overrides):
-    from modeling_ecmc import ECMCConfig
-
-    return ECMCConfig(**{**TINY, **overrides})
+from modeling_ecmc.presets import TINY_RANDOM as TINY  # noqa: E402  (after the environment is set)
+from modeling_ecmc.presets import tiny_config  # noqa: E402,F401
 
 
 def tiny_raw_inputs(batch=2, seed=0):

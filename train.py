@@ -144,12 +144,13 @@ def apply_stage_options(model, cfg, stage: int):
             r=lora.get("r", 8), lora_alpha=lora.get("alpha", 16), lora_dropout=lora.get("dropout", 0.0),
             target_modules=lora.get("target_modules", ["q_proj", "v_proj"]),
         ))
-    for prefix in s.get("unfreeze", []):
-        matched = [p for n, p in model.named_parameters() if n.startswith(prefix)]
-        if not matched:
-            raise ConfigError(f"stage{stage}.unfreeze: no parameter starts with {prefix!r}")
-        for p in matched:
-            p.requires_grad_(True)
+    for option, trainable in (("unfreeze", True), ("freeze", False)):
+        for prefix in s.get(option, []):
+            matched = [p for n, p in model.named_parameters() if n.startswith(prefix)]
+            if not matched:
+                raise ConfigError(f"stage{stage}.{option}: no parameter starts with {prefix!r}")
+            for p in matched:
+                p.requires_grad_(trainable)
 
 
 def finish_lora(model):

@@ -173,3 +173,19 @@ def test_numbers_as_text_and_wrong_types():
         load_config(None, ["stage1.epochs=many"])
     with pytest.raises(ConfigError, match="stage1.balanced_sampler"):
         load_config(None, ["stage1.balanced_sampler=[1]"])
+
+
+def test_freeze_and_unfreeze_options():
+    from modeling_ecmc import ECMCForConditionalGeneration
+    from modeling_ecmc.presets import tiny_config
+
+    model = ECMCForConditionalGeneration(tiny_config())
+    cfg = load_config(None, ["stage2.freeze=[model.bridge.emotion.qformers]",
+                             "stage2.unfreeze=[language_model.model.norm]"])
+    train.apply_stage_options(model, cfg, 2)
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert not any(n.startswith("model.bridge.emotion.qformers") for n in trainable)
+    assert any(n.startswith("model.bridge.cognition.qformers") for n in trainable)
+    assert any(n.startswith("language_model.model.norm") for n in trainable)
+    with pytest.raises(ConfigError, match="no parameter starts with 'nothing.here'"):
+        train.apply_stage_options(model, load_config(None, ["stage2.freeze=[nothing.here]"]), 2)

@@ -46,6 +46,7 @@ DEFAULTS = {
         "eval_every_epochs": 1,
         "lora": None,  # e.g. {r: 8, alpha: 16, target_modules: [q_proj, v_proj]}: peft LoRA on the LLM
         "unfreeze": [],  # extra parameter-name prefixes to train, e.g. [language_model.lm_head]
+        "freeze": [],  # parameter-name prefixes to keep frozen, e.g. [model.bridge.emotion.qformers]
     },
     "training": {
         "precision": "fp32",  # fp32 | bf16 | fp16

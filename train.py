@@ -224,7 +224,7 @@ def run(cfg, stages=(1, 2), resume=False):
             logger.info("stage %d already finished (%s); skipping", stage, best)
             model = ECMCForConditionalGeneration.from_pretrained(best)
             continue
-        if stage == 2 and 1 not in stages or (stage == 2 and resume):
+        if stage == 2 and (1 not in stages or resume):  # start from stage 1's best on disk
             model = ECMCForConditionalGeneration.from_pretrained(stage1_best)
         _, histories[stage] = run_stage(stage, cfg, model, processor, splits, dsd, resume)
     final = output_dir / "checkpoint"

@@ -173,10 +173,11 @@ def run_stage(stage: int, cfg, model, processor, splits: dict, dsd, resume: bool
         args=training_arguments(cfg, stage, stage_dir),
         train_dataset=splits["train"],
         eval_dataset=splits["validation"],
-        data_collator=ECMCCollator(processor, stage),
+        data_collator=ECMCCollator(processor, stage, keep_labels=bool(s.get("contrastive_weight"))),
         callbacks=[CompleteCheckpointMarker(), EarlyStoppingCallback(s["early_stopping_patience"])],
         stage=stage,
         contrastive_sampler=sampler,
+        contrastive_weight=s.get("contrastive_weight", 0.0),
     )
     checkpoint = last_complete_checkpoint(stage_dir) if resume else None
     if checkpoint:

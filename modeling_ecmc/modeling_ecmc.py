@@ -63,6 +63,7 @@ class ECMCCausalLMOutput(ModelOutput):
     attentions: tuple | None = None
     h_e: torch.FloatTensor | None = None
     h_c: torch.FloatTensor | None = None
+    contrastive_loss: torch.FloatTensor | None = None  # L_emo + L_cog of the prefill, when labels are given
 
 
 class ECMCFeedForward(nn.Module):
@@ -395,7 +396,8 @@ class ECMCForConditionalGeneration(ECMCPreTrainedModel, GenerationMixin):
         cognition_labels=None,
         **kwargs,
     ) -> ECMCCausalLMOutput | ECMCModelOutput:
-        """`labels` mark the caption tokens (others -100): the stage-2 loss of Eq. 14.
+        """`labels` mark the caption tokens (others -100): the stage-2 loss of Eq. 14. With
+        `emotion_labels` / `cognition_labels` as well, `contrastive_loss` holds L_emo + L_cog.
         Without `input_ids`/`inputs_embeds` this is the stage-1 model (`ECMCModelOutput` with
         L_emo + L_cog for the given labels), so a wrapped model (DDP, DeepSpeed) trains both stages
         through one forward."""
@@ -410,7 +412,7 @@ class ECMCForConditionalGeneration(ECMCPreTrainedModel, GenerationMixin):
                 input_ids == self.config.cognition_token_id
             ).any()
             if has_placeholders:  # prefill; cached decoding steps carry no placeholders
-                bridge = self.model(**modality_inputs)
+                bridge = self.model(emotion_labels=emotion_labels, cognition_labels=cognition_labels, **modality_inputs)
             inputs_embeds = self.embed_prompt(input_ids, bridge)
         outputs = self.language_model(
             inputs_embeds=inputs_embeds,
@@ -429,6 +431,7 @@ class ECMCForConditionalGeneration(ECMCPreTrainedModel, GenerationMixin):
             attentions=outputs.attentions,
             h_e=bridge.h_e if bridge is not None else None,
             h_c=bridge.h_c if bridge is not None else None,
+            contrastive_loss=bridge.loss if bridge is not None else None,
         )
 
     def save_pretrained(self, save_directory, *args, **kwargs):

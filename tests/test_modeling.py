@@ -191,3 +191,12 @@ def test_group_norm_audio_encoder_ignores_padding():
                    audio_attention_mask=torch.cat([torch.cat([torch.ones(1, 1600), torch.zeros(1, 800)], 1),
                                                    torch.ones(1, 2400)]).long())
     assert torch.allclose(alone.h_e[0], padded.h_e[0], atol=1e-5)
+
+
+def test_stage2_forward_can_also_report_the_contrastive_loss(model):
+    raw, ids = tiny_raw_inputs(), tiny_prompt()
+    plain = model(input_ids=ids, labels=ids.masked_fill(ids >= 120, -100), **raw)
+    both = model(input_ids=ids, labels=ids.masked_fill(ids >= 120, -100), **raw, **LABELS)
+    assert plain.contrastive_loss is None
+    assert torch.equal(plain.loss, both.loss)
+    assert torch.allclose(both.contrastive_loss, model.model(**raw, **LABELS).loss)

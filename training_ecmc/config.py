@@ -44,6 +44,7 @@ DEFAULTS = {
         "balanced_sampler": False,
         "early_stopping_patience": 3,
         "eval_every_epochs": 1,
+        "contrastive_weight": 0.0,  # > 0 adds w * (L_emo + L_cog) to the caption loss (not in the paper)
         "lora": None,  # e.g. {r: 8, alpha: 16, target_modules: [q_proj, v_proj]}: peft LoRA on the LLM
         "unfreeze": [],  # extra parameter-name prefixes to train, e.g. [language_model.lm_head]
         "freeze": [],  # parameter-name prefixes to keep frozen, e.g. [model.bridge.emotion.qformers]

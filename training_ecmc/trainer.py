@@ -36,15 +36,16 @@ class ECMCCollator:
     """Cached items -> model inputs. Stage 1 adds the labels; stage 2 the decoder prompt with the
     target caption (`labels` on caption tokens only), built by the processor."""
 
-    def __init__(self, processor, stage: int):
-        self.processor, self.stage = processor, stage
+    def __init__(self, processor, stage: int, keep_labels: bool = False):
+        self.processor, self.stage, self.keep_labels = processor, stage, keep_labels
 
     def __call__(self, items):
         batch = collate_cached(items)
         batch.pop("index")
         if self.stage == 2:
-            batch.pop("emotion_labels", None)
-            batch.pop("cognition_labels", None)
+            if not self.keep_labels:
+                batch.pop("emotion_labels", None)
+                batch.pop("cognition_labels", None)
             captions = [item["caption"] for item in items]
             batch.update(self.processor.caption_inputs(captions, language=items[0]["language"] or "en"))
         return batch
@@ -54,14 +55,20 @@ class ECMCTrainer(Trainer):
     """`Trainer` with the ECMC losses: stage 1 L_emo + L_cog (Eq. 13), stage 2 caption cross-entropy
     (Eq. 14); both go through the wrapped model's forward so DDP/DeepSpeed see them."""
 
-    def __init__(self, *args, stage: int, contrastive_sampler: ContrastiveBatchSampler | None = None, **kwargs):
+    def __init__(self, *args, stage: int, contrastive_sampler: ContrastiveBatchSampler | None = None,
+                 contrastive_weight: float = 0.0, **kwargs):
         super().__init__(*args, **kwargs)
         self.stage = stage
         self.contrastive_sampler = contrastive_sampler
+        self.contrastive_weight = contrastive_weight
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         outputs = model(**inputs)
-        return (outputs.loss, outputs) if return_outputs else outputs.loss
+        loss = outputs.loss
+        if self.stage == 2 and self.contrastive_weight and outputs.contrastive_loss is not None:
+            # not in the paper (stage 2 is cross-entropy only): keeps h_e / h_c from collapsing
+            loss = loss + self.contrastive_weight * outputs.contrastive_loss
+        return (loss, outputs) if return_outputs else loss
 
     def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
         inputs = self._prepare_inputs(inputs)

@@ -24,7 +24,7 @@ import torch
 from transformers import EarlyStoppingCallback, TrainingArguments, set_seed
 
 from modeling_ecmc import ECMCForConditionalGeneration
-from processing_ecmc.feature_cache import CachedFeatureDataset, build_feature_cache, cache_fingerprint
+from processing_ecmc.feature_cache import cached_dataset
 from training_ecmc.config import ConfigError, load_config
 from training_ecmc.sampler import ContrastiveBatchSampler
 from training_ecmc.trainer import (
@@ -85,12 +85,8 @@ def build_model(cfg):
 def cached_splits(cfg, model, processor, dsd) -> dict:
     """Run the frozen encoders once per utterance (resumable) and wrap each split."""
     data = cfg["data"]
-    for name, split in dsd.items():
-        if len(split):
-            build_feature_cache(model, processor, split, data["cache_dir"], batch_size=data["cache_batch_size"])
-    fingerprint = cache_fingerprint(model, processor)
     return {
-        name: WithCaptions(CachedFeatureDataset(split, data["cache_dir"], fingerprint), split)
+        name: WithCaptions(cached_dataset(model, processor, split, data["cache_dir"], data["cache_batch_size"]), split)
         for name, split in dsd.items() if len(split)
     }
 

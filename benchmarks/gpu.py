@@ -178,6 +178,27 @@ def count_flops(fn) -> float | None:
     return float(counter.get_total_flops())
 
 
+def time_training_step(bench, model, inputs, optimizer, s):
+    """(seconds per optimizer step, peak memory, FLOPs of one forward + backward or None)."""
+
+    def forward_backward():
+        with bench.autocast():
+            loss = model(**inputs).loss
+        loss.backward()
+        return loss
+
+    def step():
+        forward_backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    seconds = bench.time_steps(step, steps=s["steps"], warmup=s["warmup"])
+    peak = bench.peak_memory()
+    flops = None if bench.args.no_flop_count else count_flops(forward_backward)
+    optimizer.zero_grad(set_to_none=True)
+    return seconds, peak, flops
+
+
 def make_config(bench: Bench):
     from modeling_ecmc.presets import paper_config, tiny_config
 
@@ -261,21 +282,7 @@ def section_stage1(bench: Bench):
     inputs["emotion_labels"] = (torch.randint(0, 3, (batch,), generator=g) - 1).to(bench.device)
     inputs["cognition_labels"] = (torch.rand(batch, 4, generator=g) < 0.15).long().to(bench.device)
 
-    def forward_backward():
-        with bench.autocast():
-            loss = model(**inputs).loss
-        loss.backward()
-        return loss
-
-    def step():
-        forward_backward()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-
-    seconds = bench.time_steps(step, steps=s["steps"], warmup=s["warmup"])
-    peak = bench.peak_memory()
-    flops = None if bench.args.no_flop_count else count_flops(forward_backward)
-    optimizer.zero_grad(set_to_none=True)
+    seconds, peak, flops = time_training_step(bench, model, inputs, optimizer, s)
     samples_per_s = batch / seconds
     mfu = bench.mfu(flops / seconds if flops else None)
     bench.results["stage1"] = {
@@ -326,21 +333,7 @@ def section_stage2(bench: Bench):
     ids, labels = decoder_prompt(bench, config, batch, caption_tokens)
     inputs = dict(make_features(bench, config, batch), input_ids=ids, attention_mask=torch.ones_like(ids), labels=labels)
 
-    def forward_backward():
-        with bench.autocast():
-            loss = model(**inputs).loss
-        loss.backward()
-        return loss
-
-    def step():
-        forward_backward()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-
-    seconds = bench.time_steps(step, steps=s["steps"], warmup=s["warmup"])
-    peak = bench.peak_memory()
-    flops = None if bench.args.no_flop_count else count_flops(forward_backward)
-    optimizer.zero_grad(set_to_none=True)
+    seconds, peak, flops = time_training_step(bench, model, inputs, optimizer, s)
     tokens = batch * seq_len
     tokens_per_s = tokens / seconds
     n_llm = parameter_count(model.language_model)

@@ -22,13 +22,6 @@ import torch
 logger = logging.getLogger("ecmc.evaluate")
 
 
-def cached_split(model, processor, rows, cache_dir, batch_size=8):
-    from processing_ecmc.feature_cache import CachedFeatureDataset, build_feature_cache, cache_fingerprint
-
-    build_feature_cache(model, processor, rows, cache_dir, batch_size=batch_size)
-    return CachedFeatureDataset(rows, cache_dir, cache_fingerprint(model, processor))
-
-
 @torch.no_grad()
 def caption_split(model, processor, dataset, batch_size=16, max_new_tokens=96, language="en"):
     """Greedy captions and (h_e, h_c) for every item of a CachedFeatureDataset, in order."""
@@ -91,6 +84,8 @@ def evaluate(checkpoint, cfg, output=None, split="test", profile_subjects=1):
 
     from modeling_ecmc import ECMCForConditionalGeneration
     from processing_ecmc.datasets_ecmc import load_dataset_dict
+    from processing_ecmc.feature_cache import cached_dataset
+    from processing_ecmc.prompts_ecmc import format_caption
 
     from .caption_metrics import compute_caption_metrics
     from .detection import write_profiles
@@ -108,9 +103,9 @@ def evaluate(checkpoint, cfg, output=None, split="test", profile_subjects=1):
         raise ValueError(f"data set {cfg['data']['dataset']} has no rows in split {split!r}")
     rows = dsd[split]
     language = rows[0]["language"] or "en"
-    dataset = cached_split(model, processor, rows, cfg["data"]["cache_dir"], cfg["data"]["cache_batch_size"])
+    dataset = cached_dataset(model, processor, rows, cfg["data"]["cache_dir"], cfg["data"]["cache_batch_size"])
     captions, h_e, h_c = caption_split(model, processor, dataset, eval_cfg["batch_size"], eval_cfg["max_new_tokens"], language)
-    references = [processor_caption(r) for r in rows]
+    references = [format_caption(r["emotion_caption"], r["cognition_caption"]) for r in rows]
     with open(output / "captions.jsonl", "w", encoding="utf-8") as f:  # sensitive: a file, never the log
         for row, caption in zip(rows, captions):
             f.write(json.dumps({"utterance_id": row["utterance_id"], "caption": caption}, ensure_ascii=False) + "\n")
@@ -152,12 +147,6 @@ def evaluate(checkpoint, cfg, output=None, split="test", profile_subjects=1):
     write_report(output, f"ECMC evaluation: {split} split ({len(rows)} utterances)", sections, figures, data,
                  notes=["Synthetic data (ECMC-Synth). Not a diagnostic device."])
     return output, data
-
-
-def processor_caption(row):
-    from processing_ecmc.prompts_ecmc import format_caption
-
-    return format_caption(row["emotion_caption"], row["cognition_caption"])
 
 
 def main(argv=None):

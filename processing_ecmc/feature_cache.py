@@ -426,15 +426,13 @@ def _load_row(processor, row, data_root, use_video: bool, use_audio: bool, confi
 
 def _load_audio_only(processor, audio_path, video_path, start, end):
     """The waveform of a separate audio file, else of a video's audio track (None if it has none)."""
-    from .media_ecmc import MediaError
+    from .media_ecmc import NoAudioTrackError
 
     if audio_path:
         return processor.load_media(None, audio_path, start, end)[1]
     try:
         return processor.load_media(None, video_path, start, end)[1]
-    except MediaError as error:
-        if "no audio" not in str(error):
-            raise
+    except NoAudioTrackError:
         return None
 
 
@@ -706,6 +704,14 @@ def _column(rows, name: str):
     return list(rows[name]) if name in names else [None] * len(rows)
 
 
+def cached_dataset(model, processor, rows, cache_dir, batch_size: int = 8, **build_kwargs) -> "CachedFeatureDataset":
+    """Build (or reuse, resumably) the cache for `rows`, then read them from it: what training and
+    evaluation both need."""
+    build_feature_cache(model, processor, rows, cache_dir, batch_size=batch_size, **build_kwargs)
+    return CachedFeatureDataset(rows, cache_dir, cache_fingerprint(model, processor),
+                                data_root=build_kwargs.get("data_root"))
+
+
 class CachedFeatureDataset(torch.utils.data.Dataset):
     """Items of `rows` read from the feature cache built for `fingerprint`: the cached features,
     ``modality_mask``, ``emotion_label`` (long scalar) and ``cognition_labels`` (4,) long when the
@@ -759,6 +765,7 @@ class CachedFeatureDataset(torch.utils.data.Dataset):
 
 
 __all__ = [
+    "cached_dataset",
     "CacheError",
     "CachedFeatureDataset",
     "build_feature_cache",

@@ -80,6 +80,7 @@ _STANDARD_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000,
 
 __all__ = [
     "MediaError",
+    "NoAudioTrackError",
     "load_video_frames",
     "load_audio",
     "media_duration",
@@ -92,6 +93,10 @@ __all__ = [
 
 class MediaError(ValueError):
     """A media file cannot give what was asked; the message names the file and the problem."""
+
+
+class NoAudioTrackError(MediaError):
+    """The file has no audio track: callers that accept a missing modality catch this one."""
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -147,7 +152,7 @@ def _open_audio(path: str):
     except Exception as exc:
         message = str(exc)
         if "find audio stream" in message:
-            raise MediaError(f"{path} has no audio track") from None
+            raise NoAudioTrackError(f"{path} has no audio track") from None
         raise MediaError(
             f"{path}: cannot be opened as audio (corrupt file or unknown container): {_first_line(exc)}"
         ) from None

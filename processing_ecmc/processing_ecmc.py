@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from transformers import BatchFeature, ProcessorMixin
 
-from .media_ecmc import MediaError, load_audio, load_video_frames
+from .media_ecmc import MediaError, NoAudioTrackError, load_audio, load_video_frames
 from .prompts_ecmc import COGNITION_TOKEN, EMOTION_TOKEN, format_caption, get_prompt, split_caption
 
 MODALITIES = ("video", "audio", "text")
@@ -81,8 +81,8 @@ class ECMCProcessor(ProcessorMixin):
         if source:
             try:
                 waveform = load_audio(source, start, end, self.sampling_rate)
-            except MediaError as error:
-                if audio or "no audio" not in str(error):
+            except NoAudioTrackError:
+                if audio:  # a separate audio file without audio is an error, a silent video is not
                     raise
             if waveform is not None and len(waveform) > self.max_audio_seconds * self.sampling_rate:
                 raise MediaError(

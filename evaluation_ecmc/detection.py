@@ -53,10 +53,6 @@ def load_causal_lm(id_or_path=None, gguf_file=None, dtype=None):
     return model.eval(), tokenizer
 
 
-def _tokenizer_of(tokenizer_or_processor):
-    return getattr(tokenizer_or_processor, "tokenizer", None) or tokenizer_or_processor
-
-
 def chat_prompt(tokenizer, content: str) -> str:
     """`content` as one user turn of the tokenizer's chat template (plain text + newline without one)."""
     if getattr(tokenizer, "chat_template", None):
@@ -85,27 +81,11 @@ def detection_prompt(tokenizer, transcript: str, disorder: str, profile: str | N
 
 
 def generate_texts(model, tokenizer, prompts: list[str], max_new_tokens: int, batch_size: int = 4) -> list[str]:
-    """Greedy completions of chat-formatted prompts (left-padded batches); only the new text."""
-    import torch
+    """Greedy completions of chat-formatted prompts (left-padded batches); only the new text. The one
+    implementation lives in `modeling_ecmc.generation_ecmc`, shared with the ECMC pipeline."""
+    from modeling_ecmc.generation_ecmc import generate_texts as generate
 
-    tok = _tokenizer_of(tokenizer)
-    side = tok.padding_side
-    if tok.pad_token_id is None:
-        tok.pad_token = tok.eos_token
-    tok.padding_side = "left"
-    device = next(model.parameters()).device
-    out = []
-    try:
-        for i in range(0, len(prompts), batch_size):
-            enc = tok(prompts[i: i + batch_size], return_tensors="pt", padding=True, add_special_tokens=False)
-            enc = {k: v.to(device) for k, v in enc.items()}
-            with torch.no_grad():
-                ids = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False,
-                                     pad_token_id=tok.pad_token_id)
-            out += [t.strip() for t in tok.batch_decode(ids[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)]
-    finally:
-        tok.padding_side = side
-    return out
+    return generate(model, tokenizer, prompts, max_new_tokens, batch_size)
 
 
 def write_profiles(model, tokenizer, captions_by_subject: dict, language: str = "en", max_new_tokens: int = 256,

@@ -194,14 +194,16 @@ class ECMCModel(ECMCPreTrainedModel):
     def _run_group_norm_audio_encoder(encoder, values, mask):
         """HuBERT-base style encoders normalise over the whole waveform (GroupNorm in the first conv),
         so padding changes every frame of a padded sample. Encode each sample at its true length."""
-        lengths = mask.sum(dim=1).tolist()
-        outputs = [encoder(values[i : i + 1, : int(n)]).last_hidden_state[0] for i, n in enumerate(lengths)]
-        frames = max(o.shape[0] for o in outputs)
-        states = values.new_zeros(len(outputs), frames, outputs[0].shape[-1])
+        lengths = [int(n) for n in mask.sum(dim=1).tolist()]
+        # a sample without audio in a mixed batch (length 0) is not encoded: its row stays masked zeros
+        outputs = [encoder(values[i : i + 1, :n]).last_hidden_state[0] if n else None for i, n in enumerate(lengths)]
+        frames = max((o.shape[0] for o in outputs if o is not None), default=1)
+        states = values.new_zeros(len(outputs), frames, encoder.config.hidden_size)
         frame_mask = torch.zeros(len(outputs), frames, dtype=torch.long, device=values.device)
         for i, out in enumerate(outputs):
-            states[i, : out.shape[0]] = out
-            frame_mask[i, : out.shape[0]] = 1 if lengths[i] else 0
+            if out is not None:
+                states[i, : out.shape[0]] = out
+                frame_mask[i, : out.shape[0]] = 1
         return states, frame_mask
 
     def encode_modalities(self, **inputs) -> dict:
@@ -442,6 +444,12 @@ class ECMCForConditionalGeneration(ECMCPreTrainedModel, GenerationMixin):
         config_module = type(self.config).__module__.rsplit(".", 1)[-1]
         self.config.auto_map = {"AutoConfig": f"{config_module}.{type(self.config).__name__}",
                                 **{auto: target for auto in GENERATION_AUTO_CLASSES}}
+        # `model.save_pretrained` never registers a pipeline: do it here, so every checkpoint works with
+        # `pipeline(model=folder, trust_remote_code=True)`. This relative import also makes transformers
+        # copy pipeline_ecmc.py (and what it imports) into the folder beside this file.
+        from .pipeline_ecmc import custom_pipelines_config
+
+        self.config.custom_pipelines = custom_pipelines_config()
         return super().save_pretrained(save_directory, *args, **kwargs)
 
     def prepare_inputs_for_generation(self, *args, is_first_iteration=False, **kwargs):

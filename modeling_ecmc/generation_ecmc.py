@@ -1,0 +1,34 @@
+"""Greedy completion of chat-formatted prompts by a plain causal LM: the one implementation behind
+profiles (Eq. 4) and detection answers (Eq. 5), used by `evaluation_ecmc.detection` and the pipeline.
+
+This file travels inside saved checkpoints (the pipeline imports it): it imports only torch.
+"""
+
+import torch
+
+
+def generate_texts(model, tokenizer, prompts: list[str], max_new_tokens: int, batch_size: int = 4,
+                   **generate_kwargs) -> list[str]:
+    """Completions of `prompts` (left-padded batches; greedy unless `generate_kwargs` say otherwise);
+    only the new text, stripped. `tokenizer` may be an `ECMCProcessor` (its LLM tokenizer is used)."""
+    tok = getattr(tokenizer, "tokenizer", None) or tokenizer
+    side = tok.padding_side
+    if tok.pad_token_id is None:
+        tok.pad_token = tok.eos_token
+    tok.padding_side = "left"
+    device = next(model.parameters()).device
+    out = []
+    try:
+        for i in range(0, len(prompts), batch_size):
+            enc = tok(prompts[i: i + batch_size], return_tensors="pt", padding=True, add_special_tokens=False)
+            enc = {k: v.to(device) for k, v in enc.items()}
+            with torch.no_grad():
+                ids = model.generate(**enc, **{"max_new_tokens": max_new_tokens, "do_sample": False,
+                                               "pad_token_id": tok.pad_token_id, **generate_kwargs})
+            out += [t.strip() for t in tok.batch_decode(ids[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)]
+    finally:
+        tok.padding_side = side
+    return out
+
+
+__all__ = ["generate_texts"]

@@ -9,6 +9,7 @@ embeddings, so `generate`, the KV cache and left-padded batches work unchanged.
 This file travels inside saved checkpoints: it imports only torch, transformers and its siblings.
 """
 
+import os
 from dataclasses import dataclass
 
 import torch
@@ -140,6 +141,25 @@ class ECMCPreTrainedModel(PreTrainedModel):
     _supports_sdpa = True
     _supports_attention_backend = True
     _no_split_modules = ["Blip2QFormerLayer"]
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
+        """`PreTrainedModel.from_pretrained`, but safetensors only unless `use_safetensors=False` is
+        passed: pickled weights (`pytorch_model.bin`) can run code when unpickled, so an ECMC
+        checkpoint never loads them by default (SECURITY.md). A missing local folder or a corrupt
+        weights file is an error naming the path."""
+        kwargs.setdefault("use_safetensors", True)
+        if isinstance(pretrained_model_name_or_path, (str, os.PathLike)):
+            path = os.fspath(pretrained_model_name_or_path)
+            local = isinstance(pretrained_model_name_or_path, os.PathLike) or path.startswith(("/", ".", "~"))
+            if local and not os.path.isdir(os.path.expanduser(path)):
+                raise FileNotFoundError(f"{path}: no such checkpoint folder")
+        try:
+            return super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+        except Exception as error:
+            if type(error).__name__ == "SafetensorError":  # safetensors' own error names no file
+                raise OSError(f"{pretrained_model_name_or_path}: a weights file is corrupt or truncated ({error})") from None
+            raise
 
     def _init_weights(self, module):
         super()._init_weights(module)

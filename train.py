@@ -24,6 +24,7 @@ import torch
 from transformers import EarlyStoppingCallback, TrainingArguments, set_seed
 
 from modeling_ecmc import ECMCForConditionalGeneration
+from processing_ecmc.atomic_io import write_text
 from processing_ecmc.feature_cache import cached_dataset
 from training_ecmc.config import ConfigError, load_config
 from training_ecmc.sampler import ContrastiveBatchSampler
@@ -68,10 +69,11 @@ def prepare_data(cfg):
 def build_model(cfg):
     model_cfg = cfg["model"]
     if model_cfg["checkpoint"]:
-        from transformers import AutoProcessor
+        from processing_ecmc.processing_ecmc import ECMCProcessor
 
         model = ECMCForConditionalGeneration.from_pretrained(model_cfg["checkpoint"])
-        return model, AutoProcessor.from_pretrained(model_cfg["checkpoint"], trust_remote_code=True)
+        # our installed code, never the code inside the checkpoint (SECURITY.md)
+        return model, ECMCProcessor.from_pretrained(model_cfg["checkpoint"], trust_remote_code=False)
     if model_cfg["preset"] != "offline":
         raise ConfigError(
             f"model.preset {model_cfg['preset']!r}: only 'offline' can be assembled here; for other presets "
@@ -182,10 +184,10 @@ def run_stage(stage: int, cfg, model, processor, splits: dict, dsd, resume: bool
     finish_lora(model)
     history = trainer.state.log_history
     # Every rank records a checksum of its trainable weights: a desynchronised run is visible.
-    (stage_dir / f"rank{trainer.args.process_index}.weights.sha256").write_text(trainable_checksum(model))
+    write_text(stage_dir / f"rank{trainer.args.process_index}.weights.sha256", trainable_checksum(model))
     if trainer.is_world_process_zero():
         save_complete(model, processor, best)
-        (stage_dir / "log_history.json").write_text(json.dumps(history, indent=1))
+        write_text(stage_dir / "log_history.json", json.dumps(history, indent=1))
     trainer.accelerator.wait_for_everyone()
     logger.info("stage %d: best checkpoint (validation loss %s) saved to %s", stage, trainer.state.best_metric, best)
     return best, history

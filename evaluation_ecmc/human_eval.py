@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from processing_ecmc.atomic_io import atomic_file, write_text
+
 DIMENSIONS = ("EAcc", "CAcc", "Detail", "Consis", "Overall")
 DIMENSION_TEXT = {
     "EAcc": "Emotional accuracy: does the emotion caption accurately reflect the video (face, voice, words)?",
@@ -105,20 +107,20 @@ def export_rating_kit(items: list[dict], systems: dict, out_dir, num_items: int 
     out.mkdir(parents=True, exist_ok=True)
     sheet, key, guide = out / "rating_sheet.csv", out / "blinding_key.csv", out / "instructions.md"
     fields = ["row_id"] + columns + ["system", "caption", *DIMENSIONS]
-    with open(sheet, "w", newline="", encoding="utf-8") as f:
+    with atomic_file(sheet) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
         writer = csv.DictWriter(f, fieldnames=fields)
         writer.writeheader()
         writer.writerows(rows)
-    with open(key, "w", newline="", encoding="utf-8") as f:
+    with atomic_file(key) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(["system", "name"])
         writer.writerows(sorted((code, name) for name, code in code_of.items()))
-    guide.write_text(
+    write_text(guide, 
         "# Rating instructions\n\nRate every row of `rating_sheet.csv` on a five-point Likert scale "
         "(1 = very poor, 5 = excellent) in each column; leave a cell empty or write `-` when it does not "
         "apply. Watch the clip (`video_path`, `start`-`end` seconds) and read the transcript first. "
         "Rows come from several systems in random order; the `system` codes are deliberately meaningless.\n\n"
-        + "\n".join(f"- **{d}**: {t}" for d, t in DIMENSION_TEXT.items()) + "\n", encoding="utf-8")
+        + "\n".join(f"- **{d}**: {t}" for d, t in DIMENSION_TEXT.items()) + "\n")
     return {"sheet": str(sheet), "key": str(key), "instructions": str(guide), "rows": len(rows)}
 
 

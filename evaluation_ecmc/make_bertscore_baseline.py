@@ -20,6 +20,8 @@ import json
 import random
 from pathlib import Path
 
+from processing_ecmc.atomic_io import write_text
+
 from .bertscore_offline import BASELINE_DIR, default_bertscore_model, model_name
 
 
@@ -68,11 +70,8 @@ def compute_baseline(sentences: list[str], model_type: str | None = None, num_pa
 def write_baseline(path, rows, provenance: dict) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", encoding="utf-8") as f:
-        f.write("LAYER,P,R,F\n")
-        for layer, p, r, fr in rows:
-            f.write(f"{layer},{p:.8f},{r:.8f},{fr:.8f}\n")
-    path.with_suffix(".json").write_text(json.dumps(provenance, indent=2) + "\n", encoding="utf-8")
+    write_text(path, "LAYER,P,R,F\n" + "".join(f"{layer},{p:.8f},{r:.8f},{fr:.8f}\n" for layer, p, r, fr in rows))
+    write_text(path.with_suffix(".json"), json.dumps(provenance, indent=2) + "\n")
 
 
 def main(argv=None) -> None:

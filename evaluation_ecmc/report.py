@@ -13,9 +13,9 @@ and `human_eval.table6_markdown`.
 
 import json
 import math
-import shutil
 from pathlib import Path
 
+from processing_ecmc.atomic_io import write_bytes, write_text
 from processing_ecmc.prompts_ecmc import COGNITION_LABELS
 
 from .caption_metrics import METRICS
@@ -138,9 +138,9 @@ def write_report(out_dir, title: str = "ECMC evaluation report", sections=(), fi
                 raise FileNotFoundError(f"figure {src} does not exist")
             dst = out / "figures" / src.name
             if src.resolve() != dst.resolve():
-                shutil.copyfile(src, dst)
+                write_bytes(dst, src.read_bytes())
             parts += [f"![{caption}](figures/{src.name})", "", f"*{caption}*", ""]
     md, js = out / "report.md", out / "report.json"
-    md.write_text("\n".join(parts), encoding="utf-8")
-    js.write_text(json.dumps(_jsonable(data or {}), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    write_text(js, json.dumps(_jsonable(data or {}), indent=2, ensure_ascii=False) + "\n")
+    write_text(md, "\n".join(parts))
     return {"markdown": str(md), "json": str(js)}

@@ -74,17 +74,19 @@ def plot_loss_curves(output_dir: Path, path: Path):
         ax.set_xlabel("step")
         ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    from processing_ecmc.atomic_io import save_figure
+
+    save_figure(fig, path, dpi=110)
     plt.close(fig)
     return str(path)
 
 
 def evaluate(checkpoint, cfg, output=None, split="test", profile_subjects=1):
-    from transformers import AutoProcessor
-
     from modeling_ecmc import ECMCForConditionalGeneration
+    from processing_ecmc.atomic_io import write_text
     from processing_ecmc.datasets_ecmc import load_dataset_dict
     from processing_ecmc.feature_cache import cached_dataset
+    from processing_ecmc.processing_ecmc import ECMCProcessor
     from processing_ecmc.prompts_ecmc import format_caption
 
     from .caption_metrics import compute_caption_metrics
@@ -96,19 +98,20 @@ def evaluate(checkpoint, cfg, output=None, split="test", profile_subjects=1):
     output = Path(output or Path(cfg["output_dir"]) / "evaluation")
     output.mkdir(parents=True, exist_ok=True)
     eval_cfg = cfg["evaluate"]
-    model = ECMCForConditionalGeneration.from_pretrained(checkpoint)
-    processor = AutoProcessor.from_pretrained(checkpoint, trust_remote_code=True)
     dsd = load_dataset_dict(cfg["data"]["dataset"])
     if split not in dsd or len(dsd[split]) == 0:
         raise ValueError(f"data set {cfg['data']['dataset']} has no rows in split {split!r}")
+    model = ECMCForConditionalGeneration.from_pretrained(checkpoint)
+    # our installed processor code, never the code inside the checkpoint (SECURITY.md)
+    processor = ECMCProcessor.from_pretrained(checkpoint, trust_remote_code=False)
     rows = dsd[split]
     language = rows[0]["language"] or "en"
     dataset = cached_dataset(model, processor, rows, cfg["data"]["cache_dir"], cfg["data"]["cache_batch_size"])
     captions, h_e, h_c = caption_split(model, processor, dataset, eval_cfg["batch_size"], eval_cfg["max_new_tokens"], language)
     references = [format_caption(r["emotion_caption"], r["cognition_caption"]) for r in rows]
-    with open(output / "captions.jsonl", "w", encoding="utf-8") as f:  # sensitive: a file, never the log
-        for row, caption in zip(rows, captions):
-            f.write(json.dumps({"utterance_id": row["utterance_id"], "caption": caption}, ensure_ascii=False) + "\n")
+    write_text(output / "captions.jsonl", "".join(  # sensitive: a file, never the log
+        json.dumps({"utterance_id": row["utterance_id"], "caption": caption}, ensure_ascii=False) + "\n"
+        for row, caption in zip(rows, captions)))
 
     baseline = most_frequent_caption(dsd["train"])
     metrics = {
@@ -132,7 +135,7 @@ def evaluate(checkpoint, cfg, output=None, split="test", profile_subjects=1):
         by_subject[row["subject_id"]].append(caption)
     chosen = dict(list(by_subject.items())[:profile_subjects])
     profiles = write_profiles(model.language_model, processor.tokenizer, chosen, language, max_new_tokens=160)
-    (output / "profiles.json").write_text(json.dumps(profiles, ensure_ascii=False, indent=1), encoding="utf-8")
+    write_text(output / "profiles.json", json.dumps(profiles, ensure_ascii=False, indent=1))
 
     sections = [
         ("Emotion captions (Table 1 layout)", caption_table_markdown(metrics, "emotion")),

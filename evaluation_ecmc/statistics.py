@@ -13,6 +13,7 @@ Figures are written with matplotlib's Agg backend (no display needed).
 
 import numpy as np
 
+from processing_ecmc.atomic_io import save_figure
 from processing_ecmc.prompts_ecmc import COGNITION_LABELS, EMOTION_LABELS
 
 GROUPS = ("depression", "anxiety", "healthy")
@@ -93,7 +94,7 @@ def plot_group_statistics(stats: dict, path, title: str = "Emotion and cognition
     ax.set_title(title)
     ax.legend()
     fig.tight_layout()
-    fig.savefig(path)
+    save_figure(fig, path)
     plt.close(fig)
     return str(path)
 
@@ -138,7 +139,7 @@ def plot_tsne(embeddings, labels, path, title: str = "t-SNE", seed: int = 0, max
     ax.set_yticks([])
     ax.legend(fontsize=7, markerscale=1.2)
     fig.tight_layout()
-    fig.savefig(path)
+    save_figure(fig, path)
     plt.close(fig)
     return str(path)
 

@@ -12,9 +12,12 @@ from .presets import build_offline_default
 
 
 def save_checkpoint(model, processor, output: Path) -> Path:
-    output.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(output)
-    processor.save_pretrained(output)
+    """Model + processor into `output`, atomically (an existing folder is replaced only when done)."""
+    from processing_ecmc.atomic_io import atomic_folder
+
+    with atomic_folder(output) as tmp:
+        model.save_pretrained(tmp)
+        processor.save_pretrained(tmp)
     return output
 
 

@@ -11,18 +11,16 @@ to `<output>.dropped.jsonl` (ids, files and reasons only: never transcripts).
 import argparse
 import json
 import logging
-import os
 from pathlib import Path
 
+from .atomic_io import write_text
 from .datasets_ecmc import build_dataset, import_mmda, load_dataset_dict, push_dataset, save_dataset
 
 
 def _save(dsd, dropped, output: Path):
     save_dataset(dsd, output)
     report = output.with_name(output.name + ".dropped.jsonl")
-    tmp = report.with_name(report.name + ".tmp")
-    tmp.write_text("".join(json.dumps(row) + "\n" for row in dropped))
-    os.replace(tmp, report)
+    write_text(report, "".join(json.dumps(row) + "\n" for row in dropped))
     sizes = ", ".join(f"{name} {len(split)}" for name, split in dsd.items())
     print(f"[ecmc] data set ({sizes}; {len(dropped)} dropped, see {report}) written to {output}")
 

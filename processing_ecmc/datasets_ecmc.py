@@ -33,10 +33,13 @@ never uploaded.
 
 Errors and drops
 ----------------
-A malformed manifest is a ``ValueError`` naming the manifest, the line and the problem: invalid
-UTF-8 (with the byte offset), invalid JSON, a missing required column or value, an unparsable
-number, a label out of range, an unknown language or split name, a path escaping ``data_root``, a
-duplicate ``utterance_id``, a ``split`` column that puts one subject in two splits.
+A malformed manifest is a ``ValueError`` naming the manifest, the line and the problem: no data
+rows, invalid UTF-8 (with the byte offset), invalid JSON, a missing required column or value, an
+unparsable number, a label out of range (a JSON ``true`` is not a valence), a text column that is
+not text or not valid Unicode (lone surrogates), a path escaping ``data_root`` (symlinks followed)
+or containing NUL, a duplicate ``utterance_id``, known subject-level labels (``depression`` /
+``anxiety``) that differ between one subject's rows, a ``split`` column that puts one subject in
+two splits.
 
 Rows that are well-formed but unusable are *dropped and reported*, never silently: every drop is a
 dict ``{"row": i, "line": n, "utterance_id": ..., "file": ..., "reason": ...}`` (``row`` is the
@@ -83,13 +86,12 @@ import logging
 import math
 import os
 import random
-import shutil
-import tempfile
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
+from .atomic_io import atomic_folder, recover_folder
 from .media_ecmc import TOLERANCE_S, MediaError, media_duration
 from .schema import COGNITION_LABELS, COLUMNS, EMOTION_LABELS, SPLITS, features
 
@@ -164,8 +166,9 @@ def _read_text(path: Path) -> str:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
+        hint = " (it starts with a UTF-16 byte-order mark)" if data[:2] in (b"\xff\xfe", b"\xfe\xff") else ""
         raise ValueError(
-            f"{path}: not valid UTF-8 at byte offset {exc.start} (line {line}): {exc.reason}; "
+            f"{path}: not valid UTF-8 at byte offset {exc.start} (line {line}): {exc.reason}{hint}; "
             "re-save the file as UTF-8"
         ) from None
     return text[1:] if text.startswith("\ufeff") else text
@@ -200,7 +203,8 @@ def read_manifest(path) -> list[tuple[int, dict]]:
             except json.JSONDecodeError as exc:
                 raise where.error(number, f"invalid JSON ({exc.msg} at column {exc.colno})") from None
             if not isinstance(value, dict):
-                raise where.error(number, f"expected a JSON object, got {type(value).__name__}")
+                hint = " (a JSON array? write one object per line: JSON Lines)" if isinstance(value, list) else ""
+                raise where.error(number, f"expected a JSON object, got {type(value).__name__}{hint}")
             rows.append((number, value))
         return rows
     reader = csv.reader(io.StringIO(text, newline=""), delimiter="\t" if kind == "tsv" else ",")
@@ -242,6 +246,22 @@ def _text(value) -> str:
     return value if isinstance(value, str) else str(value)
 
 
+def _text_field(value, column, where, line) -> str:
+    """A text column: a string (numbers are written as text), valid Unicode (no lone surrogates,
+    which JSON's \\uDCxx escapes or a surrogateescape decode of non-UTF-8 bytes leave behind)."""
+    if isinstance(value, (list, dict, bool)):
+        raise where.error(line, f"{where.col(column)} must be text, got a JSON {type(value).__name__}")
+    text = _text(value)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise where.error(
+            line, f"{where.col(column)} is not valid Unicode text (lone surrogate at character {exc.start}: "
+                  "decoded from non-UTF-8 bytes?)"
+        ) from None
+    return text
+
+
 def _number(value, column, where, line) -> float:
     column = where.col(column)
     try:
@@ -264,6 +284,8 @@ def _integer(value, column, where, line) -> int:
 
 def _emotion(value, where, line, column="emotion_label") -> int:
     column = where.col(column)
+    if isinstance(value, bool):
+        raise where.error(line, f"{column} {value!r} is not a valence: use -1 (negative), 0 (neutral) or 1 (positive)")
     if isinstance(value, str) and value.strip().lower() in _EMOTION_NAMES:
         return _EMOTION_NAMES[value.strip().lower()]
     label = _integer(value, column, where, line)
@@ -325,11 +347,11 @@ def _normalise(raw: dict, where: _Where, line: int) -> dict:
             )
     value = lambda column: DEFAULTS[column] if _missing(raw.get(column)) else raw[column]  # noqa: E731
     row = {
-        "subject_id": _text(raw["subject_id"]).strip(),
-        "utterance_id": _text(raw["utterance_id"]).strip(),
-        "transcript": _text(raw["transcript"]),
-        "emotion_caption": _text(value("emotion_caption")),
-        "cognition_caption": _text(value("cognition_caption")),
+        "subject_id": _text_field(raw["subject_id"], "subject_id", where, line).strip(),
+        "utterance_id": _text_field(raw["utterance_id"], "utterance_id", where, line).strip(),
+        "transcript": _text_field(raw["transcript"], "transcript", where, line),
+        "emotion_caption": _text_field(value("emotion_caption"), "emotion_caption", where, line),
+        "cognition_caption": _text_field(value("cognition_caption"), "cognition_caption", where, line),
         "start": _number(value("start"), "start", where, line),
         "end": _number(value("end"), "end", where, line),
         "emotion_label": _emotion(raw["emotion_label"], where, line),
@@ -341,7 +363,7 @@ def _normalise(raw: dict, where: _Where, line: int) -> dict:
     if row["language"] not in LANGUAGES:
         raise where.error(line, f"language {row['language']!r} is not one of {list(LANGUAGES)}")
     for column in PATH_COLUMNS:
-        row[column] = _text(value(column)).strip()
+        row[column] = _text_field(value(column), column, where, line).strip()
     split = raw.get("split")
     if _missing(split):
         row["split"] = None
@@ -357,6 +379,8 @@ def _resolve(path_text: str, root: Path, column: str, where: _Where, line: int) 
     """Absolute resolved path inside ``root`` (a ValueError when it escapes)."""
     if not path_text:
         return ""
+    if "\x00" in path_text:
+        raise where.error(line, f"{column} {path_text!r} contains a NUL character")
     candidate = Path(os.path.expanduser(path_text))
     if not candidate.is_absolute():
         candidate = root / candidate
@@ -484,6 +508,23 @@ def _assign_splits(subjects, split_ratios, seed) -> dict:
     return assignment
 
 
+def _check_subject_labels(rows, where):
+    """depression / anxiety are subject-level: the known values (1/0; -1 is unknown) of one subject's
+    rows must agree."""
+    seen = {}
+    for line, row in rows:
+        for column in ("depression", "anxiety"):
+            if row[column] == -1:
+                continue
+            first = seen.setdefault((row["subject_id"], column), (row[column], line))
+            if first[0] != row[column]:
+                raise where.error(
+                    line,
+                    f"subject {row['subject_id']!r} has {column} {row[column]} here but {first[0]} on line "
+                    f"{first[1]}: subject-level labels must agree across the subject's rows",
+                )
+
+
 def _check_given_splits(rows, where):
     seen = {}
     for line, row in rows:
@@ -533,6 +574,8 @@ def _build(
     rows, where, source, roots, data_root, *, min_duration, max_duration, split_ratios, seed, check_media, extra_info=None
 ):
     """rows: [(line, raw dict)] -> (DatasetDict, dropped). ``roots`` maps path column -> allowed root."""
+    if not rows:
+        raise where.error(None, "no data rows (the manifest is empty)")
     known = set(COLUMNS) | {"split"}
     unknown = sorted({key for _, raw in rows for key in raw if key not in known})
     if unknown:
@@ -547,6 +590,7 @@ def _build(
         for column in PATH_COLUMNS:
             row[column] = _resolve(row[column], roots[column], column, where, line)
         normalised.append((line, row))
+    _check_subject_labels(normalised, where)
     given = any(row["split"] is not None for _, row in normalised)
     if given:
         _check_given_splits(normalised, where)
@@ -734,27 +778,17 @@ def data_root_of(dsd) -> str | None:
 
 
 def save_dataset(dsd, path) -> Path:
-    """``save_to_disk`` atomically: written to a temporary sibling folder, then renamed into place.
+    """``save_to_disk`` atomically (``atomic_io.atomic_folder``): written to a temporary sibling
+    folder, then renamed into place.
 
     An existing data set at ``path`` is replaced only after the new one is complete; if anything
-    fails, the old one stays.
+    fails, or the process is killed, the old one stays (``load_dataset_dict`` puts it back if the
+    kill fell between the two renames).
     """
     path = Path(path).expanduser().resolve()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
-    new, old = work / "new", work / "old"
-    try:
+    with atomic_folder(path) as new:
         # empty splits need an explicit shard, else load_from_disk cannot read them back
         dsd.save_to_disk(str(new), num_shards={name: 1 for name, split in dsd.items() if len(split) == 0})
-        if path.exists():
-            os.replace(path, old)
-        os.replace(new, path)
-    except BaseException:
-        if old.exists() and not path.exists():
-            os.replace(old, path)
-        raise
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
     return path
 
 
@@ -763,6 +797,8 @@ def load_dataset_dict(path):
     import datasets
 
     path = Path(path).expanduser()
+    if recover_folder(path):
+        logger.warning("%s: restored the previous data set (a save was interrupted)", path)
     if not path.is_dir():
         raise ValueError(f"{path}: no saved data set there")
     dsd = datasets.load_from_disk(str(path))

@@ -46,12 +46,12 @@ Fingerprints
 Writes, resumes, verification
 -----------------------------
 Every file is written to a temporary file in the same folder, flushed, fsync'ed and renamed over
-its final name (``os.replace``), so a killed run leaves whole files or none (and temporaries of
+its final name (``atomic_io.write_bytes``), so a killed run leaves whole files or none (and temporaries of
 dead processes, removed on the next build). A rerun verifies each existing file (readable header,
 format, utterance id, fingerprint, checksum) and its input fingerprint; it reuses what verifies and
 computes only what is missing, stale (media or transcript changed) or corrupt (a warning names
-the file). Readers verify the checksum on every load and raise ``CacheError`` naming the file;
-a bad file is never used.
+the file). Readers verify the checksum (and that every feature is finite) on every load and raise
+``CacheError`` naming the file; a bad file is never used.
 
 Pre-extracted features (MMDA): a row whose ``video_features_path`` / ``audio_features_path`` names
 a ``.npy`` (frames x d_m) has that modality's features taken from the file (stored as float16)
@@ -74,8 +74,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import re
 import weakref
 from collections import Counter
 from pathlib import Path
@@ -85,6 +83,8 @@ import torch
 from safetensors.torch import load as _st_load
 from safetensors.torch import save as _st_save
 
+from .atomic_io import remove_dead_temporaries as _remove_dead_temporaries
+from .atomic_io import write_bytes as _write_atomic
 from .processing_ecmc import MODALITIES
 
 logger = logging.getLogger(__name__)
@@ -95,7 +95,6 @@ STORE_DTYPE = torch.float16
 INFO_FILE = "cache_info.json"
 MEDIA_FINGERPRINTS = ("stat", "sha256")
 FILE_COLUMNS = ("video_path", "audio_path", "video_features_path", "audio_features_path")
-_TMP_RE = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)\.tmp$")
 # Config keys that describe how a model is run or saved, not what it computes.
 _VOLATILE_CONFIG_KEYS = {
     "transformers_version", "architectures", "output_hidden_states", "output_attentions", "return_dict",
@@ -327,42 +326,9 @@ def _read_verified(path: Path, utterance_id, fingerprint: str) -> tuple[dict, di
         feats = tensors.get(f"{m}_features")
         if bool(mask[k]) != (feats is not None) or (feats is not None and feats.dim() != 2):
             raise CacheError(path, f"{m} features do not match modality_mask")
+        if feats is not None and not torch.isfinite(feats).all():  # the writer never stores these
+            raise CacheError(path, f"{m} features contain NaN or Inf")
     return tensors, metadata
-
-
-def _write_atomic(path: Path, payload: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(payload)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def _pid_alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # exists, owned by someone else
-        return True
-    return True
-
-
-def _remove_dead_temporaries(folder: Path) -> int:
-    removed = 0
-    for tmp in folder.glob(".*.tmp"):
-        match = _TMP_RE.match(tmp.name)
-        if match and not _pid_alive(int(match.group("pid"))):
-            tmp.unlink(missing_ok=True)
-            removed += 1
-    return removed
 
 
 def _cache_folder(cache_dir_or_file, fingerprint: str) -> Path:
@@ -406,6 +372,8 @@ def _load_row(processor, row, data_root, use_video: bool, use_audio: bool, confi
                     f"{path}: pre-extracted {m} features have shape {tuple(array.shape)}, expected "
                     f"(frames > 0, {config.feature_size(m)})"
                 )
+            if not np.issubdtype(array.dtype, np.number) or not np.all(np.isfinite(array)):
+                raise ValueError(f"{path}: pre-extracted {m} features are not finite numbers (NaN, Inf or {array.dtype})")
             npy[m] = torch.from_numpy(np.asarray(array, dtype=np.float32))
     want_video = use_video and bool(video) and "video" not in npy
     want_audio = use_audio and bool(audio or video) and "audio" not in npy

@@ -404,15 +404,23 @@ def media_duration(path) -> float:
     """Duration in seconds: of the video stream when the file has one, else of its audio track.
 
     For a video this reads only the container index (cheap); an audio-only file is decoded (and
-    cached, see ``load_audio``). Raises ``MediaError`` naming the file when it cannot be read.
+    cached, see ``load_audio``). Raises ``MediaError`` naming the file when it cannot be read: a
+    video container whose video stream is broken (a truncated MP4, an image or text file named
+    ``.mp4``) is an error even if its audio track would decode.
     """
     path = _check_file(path)
     try:
-        vr = decord.VideoReader(path, ctx=decord.cpu(0), num_threads=1)
-    except Exception:  # no video stream, or not readable as video: the audio path gives the error
-        vr = None
+        vr = _open_video(path)
+    except MediaError as error:
+        if "has no video stream" not in str(error):
+            if os.path.splitext(path)[1].lower() not in _AUDIO_ONLY_EXTENSIONS:
+                raise  # a broken video (truncated MP4, an image or text named .mp4): say so
+        vr = None  # an audio file: its track decides
     if vr is not None:
         times = _frame_times(vr)
         if len(times):
             return _video_duration(times)
-    return _decode_audio(path)[2]
+    try:
+        return _decode_audio(path)[2]
+    except NoAudioTrackError:
+        raise MediaError(f"{path} has neither a video stream with frames nor an audio track") from None

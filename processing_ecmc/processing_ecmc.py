@@ -11,6 +11,10 @@ video file and/or an audio file (with optional start/end seconds within the file
   (Eq. 3), left-padded for generation; with target captions, the caption and EOS follow and
   `labels` mark only the caption tokens (right-padded).
 A missing modality is marked in `modality_mask` (batch, 3: video, audio, text), never faked.
+Bad inputs are a `ValueError` naming the utterance (and its file): media problems are `MediaError`s
+from `media_ecmc`; a transcript or caption that is not text or not valid Unicode, an empty
+transcript, frames that are not uint8 (T >= 1, H, W, 3), a waveform that is not 1-D, empty or not
+finite.
 
 This file travels inside saved checkpoints: it imports only transformers, numpy, torch and its
 siblings (media decoding needs decord and torchaudio).
@@ -27,12 +31,45 @@ MODALITIES = ("video", "audio", "text")
 
 
 def _as_list(value, batch: int, name: str):
-    if value is None or isinstance(value, (str, int, float)):
+    if value is None or isinstance(value, (str, bytes, int, float)):
         return [value] * batch
     value = list(value)
     if len(value) != batch:
         raise ValueError(f"{name} has {len(value)} items for a batch of {batch}")
     return value
+
+
+def _check_text(text, what: str, where: str) -> None:
+    if not isinstance(text, str):
+        raise ValueError(f"{where}: {what} must be text (str), got {type(text).__name__}"
+                         + ("; decode the bytes as UTF-8 first" if isinstance(text, bytes) else ""))
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(f"{where}: {what} is not valid Unicode (lone surrogate at character {exc.start}: "
+                         "decoded from non-UTF-8 bytes?)") from None
+
+
+def _check_inputs(i, frames, waveform, transcript, video, audio):
+    """Validate one utterance's decoded inputs (a clear ValueError naming it); return the waveform
+    as a float32 array."""
+    where = f"utterance {i}" + (f" ({audio or video})" if (audio or video) else "")
+    if transcript is not None:
+        _check_text(transcript, "the transcript", where)
+        if not transcript.strip():
+            raise ValueError(f"{where}: the transcript is empty (pass None to mark the text as missing)")
+    if frames is not None:
+        shape, dtype = getattr(frames, "shape", None), getattr(frames, "dtype", None)
+        if shape is None or len(shape) != 4 or shape[-1] != 3 or shape[0] < 1 or str(dtype) not in ("uint8", "torch.uint8"):
+            raise ValueError(f"{where}: frames must be a uint8 array (frames >= 1, height, width, 3), "
+                             f"got {type(frames).__name__} {tuple(shape) if shape is not None else ''} {dtype or ''}")
+    if waveform is not None:
+        waveform = np.asarray(waveform, dtype=np.float32)
+        if waveform.ndim != 1 or waveform.size == 0:
+            raise ValueError(f"{where}: the waveform must be 1-D mono with samples, got shape {waveform.shape}")
+        if not np.all(np.isfinite(waveform)):
+            raise ValueError(f"{where}: the waveform contains NaN or Inf")
+    return waveform
 
 
 class ECMCProcessor(ProcessorMixin):
@@ -115,9 +152,7 @@ class ECMCProcessor(ProcessorMixin):
                 frames[i], waveforms[i] = self.load_media(videos[i], audios[i], starts[i], ends[i])
         if all(f is None for f in frames) and all(w is None for w in waveforms) and all(t is None for t in transcripts):
             raise ValueError("no input: give at least one of videos, audios (or frames, waveforms) and transcripts")
-        for i, text in enumerate(transcripts):
-            if text is not None and not str(text).strip():
-                raise ValueError(f"utterance {i}: the transcript is empty (pass None to mark the text as missing)")
+        waveforms = [_check_inputs(i, frames[i], waveforms[i], transcripts[i], videos[i], audios[i]) for i in range(batch)]
 
         present = torch.tensor(
             [[f is not None, w is not None, t is not None] for f, w, t in zip(frames, waveforms, transcripts)]
@@ -182,8 +217,11 @@ class ECMCProcessor(ProcessorMixin):
         sequences, labels = [], []
         for caption in captions:
             if isinstance(caption, (tuple, list)):
+                for part in caption:
+                    _check_text(part, "a caption part", "captions")
                 caption = format_caption(*caption)
-            if not caption or not caption.strip():
+            _check_text(caption, "a target caption", "captions")
+            if not caption.strip():
                 raise ValueError("a target caption is empty")
             target = self.tokenizer(caption, add_special_tokens=False)["input_ids"][: self.max_caption_tokens]
             target = target + [self.tokenizer.eos_token_id]

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .atomic_io import remove_dead_temporaries, write_text
 from .prompts_ecmc import COGNITION_LABELS, EMOTION_LABELS
 from .schema import COLUMNS, SPLITS
 from .synth_face import SIZE, gaze_at, render_frame, subject_look
@@ -402,17 +403,7 @@ def _build_subject(job: tuple) -> list[dict]:
 
 
 def _write_jsonl(path: Path, records) -> None:
-    tmp = path.with_name(f".{path.name}.part")
-    with open(tmp, "w", encoding="utf-8") as f:
-        for r in records:
-            f.write(json.dumps(r, ensure_ascii=False) + "\n")
-    os.replace(tmp, path)
-
-
-def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.part")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
 
 
 def generate_synth(output_dir, preset="tiny", seed=0, num_subjects=None, utterances_per_subject=None,
@@ -445,6 +436,7 @@ def generate_synth(output_dir, preset="tiny", seed=0, num_subjects=None, utteran
     media = out / "media"
     media.mkdir(parents=True, exist_ok=True)
     info_path.unlink(missing_ok=True)  # a killed rebuild must not look complete
+    remove_dead_temporaries(out)  # text files of a killed build (its media .part files are rewritten)
     keep = {f"{s['subject_id']}.mp4" for s in subjects}
     for stale in media.glob("s[0-9][0-9][0-9]*.mp4"):
         if stale.name not in keep:
@@ -464,8 +456,8 @@ def generate_synth(output_dir, preset="tiny", seed=0, num_subjects=None, utteran
     _write_jsonl(out / "cues.jsonl", cues)
     _write_jsonl(out / "subjects.jsonl", subjects)
     _write_jsonl(manifest, rows)
-    _write_text(out / "README.md", (Path(__file__).with_name("synth_card.md")).read_text(encoding="utf-8"))
-    _write_text(info_path, json.dumps({**info, "num_utterances": len(rows)}, indent=2) + "\n")
+    write_text(out / "README.md", (Path(__file__).with_name("synth_card.md")).read_text(encoding="utf-8"))
+    write_text(info_path, json.dumps({**info, "num_utterances": len(rows)}, indent=2) + "\n")  # last: marks complete
     logger.info("ECMC-Synth: %d subjects, %d utterances written to %s", n, len(rows), out)
     return manifest
 

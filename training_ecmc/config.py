@@ -1,7 +1,10 @@
 """Training configuration: a YAML file under `configs/` merged over `DEFAULTS`, then `--set a.b=value`
-overrides. Unknown keys are errors, raised before any long work starts."""
+overrides. Unknown keys (also inside `model.overrides` and `stage2.lora`), keys given twice, values of
+the wrong type, out of range or not among a key's choices (`CHOICES`) are `ConfigError`s naming the
+file (and line, for YAML syntax), raised before any long work starts."""
 
 import copy
+import math
 from pathlib import Path
 
 import yaml
@@ -71,18 +74,40 @@ class ConfigError(ValueError):
     pass
 
 
-def _merge(base: dict, update: dict, where: str) -> dict:
+# Values with a fixed set of choices, and numbers with a lower bound: checked when the config is
+# loaded, so a typo fails in a second instead of silently changing the run (e.g. `precision: fp8`
+# training in fp32) or crashing after the data set and the feature cache were built.
+CHOICES = {
+    "model.preset": ("offline", "paper"),
+    "data.synth_preset": ("tiny", "demo", None),
+    "training.precision": ("fp32", "bf16", "fp16"),
+    "evaluate.split": ("train", "validation", "test"),
+}
+FREE_FORM_TYPES = {  # keys whose default is None: the type a value must have
+    "model.checkpoint": str, "data.synth_preset": str, "training.deepspeed": str, "stage2.lora": dict,
+}
+NULLABLE = ("data.synth_preset",)  # keys with a non-null default that may be set to null
+LORA_KEYS = ("r", "alpha", "dropout", "target_modules")
+_POSITIVE = ("epochs", "batch_size", "learning_rate", "eval_every_epochs", "gradient_accumulation_steps",
+             "cache_batch_size", "logging_steps", "max_new_tokens")
+_NON_NEGATIVE = ("weight_decay", "warmup_ratio", "early_stopping_patience", "contrastive_weight", "min_duration",
+                 "num_workers", "save_total_limit", "num_examples", "profile_subjects")
+
+
+def _merge(base: dict, update: dict, source: str, prefix: str = "") -> dict:
     out = copy.deepcopy(base)
     for key, value in update.items():
+        dotted = f"{prefix}{key}"
         if key not in base:
-            raise ConfigError(f"{where}: unknown key {key!r}; known keys: {sorted(base)}")
+            raise ConfigError(f"{source}: unknown key {key!r}{' in ' + prefix[:-1] if prefix else ''}; "
+                              f"known keys: {sorted(base)}")
         free_form = key in ("overrides", "lora") or base[key] is None
         if isinstance(base[key], dict) and not free_form:
             if not isinstance(value, dict):
-                raise ConfigError(f"{where}.{key} must be a mapping, got {value!r}")
-            out[key] = _merge(base[key], value, f"{where}.{key}")
+                raise ConfigError(f"{source}: {dotted} must be a mapping, got {value!r}")
+            out[key] = _merge(base[key], value, source, f"{dotted}.")
         else:
-            out[key] = _typed(value, base[key], f"{where}.{key}")
+            out[key] = _typed(value, base[key], f"{source}: {dotted}")
     return out
 
 
@@ -95,6 +120,8 @@ def _typed(value, default, where: str):
         if not isinstance(value, bool):
             raise ConfigError(f"{where} must be true or false, got {value!r}")
         return value
+    if isinstance(default, (int, float)) and isinstance(value, bool):
+        raise ConfigError(f"{where} must be a number, got {value!r}")
     if isinstance(default, (int, float)) and isinstance(value, str):
         try:
             value = float(value)
@@ -105,15 +132,110 @@ def _typed(value, default, where: str):
     if isinstance(default, int) and isinstance(value, float) and value.is_integer():
         return int(value)
     if not isinstance(value, type(default)):
-        raise ConfigError(f"{where} must be a {type(default).__name__}, got {value!r}")
+        raise ConfigError(f"{where} must be {'an' if type(default).__name__[0] in 'aeiou' else 'a'} "
+                          f"{type(default).__name__}, got {value!r}")
     return value
+
+
+def _flatten(config: dict, prefix: str = ""):
+    for key, value in config.items():
+        if isinstance(value, dict) and key not in ("overrides", "lora"):
+            yield from _flatten(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}", value
+
+
+def validate(config: dict, source: str = "config") -> dict:
+    """Values in range, choices among the known ones, free-form sections with known keys."""
+    defaults = dict(_flatten(DEFAULTS))
+    for dotted, value in _flatten(config):
+        name = dotted.rsplit(".", 1)[-1]
+        if value is None and defaults.get(dotted) is not None and dotted not in NULLABLE:
+            raise ConfigError(f"{source}: {dotted} must be set (default {defaults[dotted]!r}), got null")
+        if dotted in CHOICES and value not in CHOICES[dotted]:
+            raise ConfigError(f"{source}: {dotted} {value!r} is not one of {list(CHOICES[dotted])}")
+        if dotted in FREE_FORM_TYPES and value is not None and not isinstance(value, FREE_FORM_TYPES[dotted]):
+            raise ConfigError(f"{source}: {dotted} must be a {FREE_FORM_TYPES[dotted].__name__} or null, got {value!r}")
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if not math.isfinite(value):
+                raise ConfigError(f"{source}: {dotted} must be a finite number, got {value!r}")
+            if name in _POSITIVE and value <= 0:
+                raise ConfigError(f"{source}: {dotted} must be > 0, got {value!r}")
+            if name in _NON_NEGATIVE and value < 0:
+                raise ConfigError(f"{source}: {dotted} must be >= 0, got {value!r}")
+            if name == "warmup_ratio" and value >= 1:
+                raise ConfigError(f"{source}: {dotted} is a fraction of the training steps: use 0 <= value < 1")
+    for stage in ("stage1", "stage2"):
+        scheduler = config[stage]["lr_scheduler"]
+        from transformers import SchedulerType
+
+        names = [s.value for s in SchedulerType]
+        if scheduler not in names:
+            raise ConfigError(f"{source}: {stage}.lr_scheduler {scheduler!r} is not one of {names}")
+    lora = config["stage2"]["lora"] or {}
+    unknown = sorted(set(lora) - set(LORA_KEYS))
+    if unknown:
+        raise ConfigError(f"{source}: stage2.lora has unknown key(s) {unknown}; known keys: {list(LORA_KEYS)}")
+    overrides = config["model"]["overrides"]
+    if not isinstance(overrides, dict):
+        raise ConfigError(f"{source}: model.overrides must be a mapping of ECMCConfig fields, got {overrides!r}")
+    if overrides:
+        import dataclasses
+
+        from modeling_ecmc.configuration_ecmc import ECMCConfig
+
+        fields = {f.name for f in dataclasses.fields(ECMCConfig)}
+        unknown = sorted(set(overrides) - fields)
+        if unknown:
+            raise ConfigError(f"{source}: model.overrides has unknown ECMCConfig field(s) {unknown}; "
+                              f"ECMC's own fields: {sorted(ECMCConfig.__annotations__)}")
+    return config
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """yaml.safe_load, but a key given twice in one mapping is an error (YAML keeps the last silently)."""
+
+
+def _unique_mapping(loader, node, deep=False):
+    seen = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise ConfigError(f"line {key_node.start_mark.line + 1}: key {key!r} is given twice")
+        seen.add(key)
+    return loader.construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_mapping)
+
+
+def _read_yaml(path: Path):
+    if not path.is_file():
+        raise ConfigError(f"config file {path} not found" if not path.exists() else f"config file {path} is not a file")
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not valid UTF-8 at byte offset {exc.start}; re-save the file as UTF-8") from None
+    try:
+        return yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader: no Python objects
+    except ConfigError as error:
+        raise ConfigError(f"{path}, {error}") from None
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f", line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(error, "problem", None) or str(error)
+        raise ConfigError(f"{path}{where}: not valid YAML ({problem})") from None
 
 
 def _parse_override(text: str):
     if "=" not in text:
         raise ConfigError(f"--set expects key.path=value, got {text!r}")
     path, raw = text.split("=", 1)
-    value = yaml.safe_load(raw)
+    try:
+        value = yaml.safe_load(raw)
+    except yaml.YAMLError as error:
+        raise ConfigError(f"--set {text}: the value is not valid YAML ({getattr(error, 'problem', error)})") from None
     nested = value
     for key in reversed(path.split(".")):
         nested = {key: nested}
@@ -122,14 +244,14 @@ def _parse_override(text: str):
 
 def load_config(path=None, overrides=()) -> dict:
     config = copy.deepcopy(DEFAULTS)
+    source = "config"
     if path is not None:
         path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"config file {path} not found")
-        loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        loaded = _read_yaml(path) or {}
         if not isinstance(loaded, dict):
             raise ConfigError(f"{path}: the top level must be a mapping")
         config = _merge(config, loaded, str(path))
+        source = str(path)
     for text in overrides:
         config = _merge(config, _parse_override(text), f"--set {text}")
-    return config
+    return validate(config, source + (" with --set overrides" if overrides else ""))

@@ -2,14 +2,13 @@
 `Trainer.compute_loss`, the contrastive batch sampler, and checkpoints that are known complete."""
 
 import json
-import os
 import re
-import shutil
 from pathlib import Path
 
 import torch
 from transformers import Trainer, TrainerCallback
 
+from processing_ecmc.atomic_io import atomic_folder, write_text
 from processing_ecmc.feature_cache import collate_cached
 
 from .sampler import ContrastiveBatchSampler
@@ -99,10 +98,9 @@ class CompleteCheckpointMarker(TrainerCallback):
 
 
 def mark_complete(folder: Path):
-    sizes = {p.name: p.stat().st_size for p in sorted(folder.iterdir()) if p.is_file() and p.name != COMPLETE_MARKER}
-    tmp = folder / (COMPLETE_MARKER + ".tmp")
-    tmp.write_text(json.dumps(sizes))
-    os.replace(tmp, folder / COMPLETE_MARKER)
+    sizes = {p.name: p.stat().st_size for p in sorted(folder.iterdir())
+             if p.is_file() and p.name != COMPLETE_MARKER and not p.name.startswith(".")}
+    write_text(folder / COMPLETE_MARKER, json.dumps(sizes))
 
 
 def is_complete(folder: Path) -> bool:
@@ -124,15 +122,12 @@ def last_complete_checkpoint(output_dir) -> Path | None:
 
 
 def save_complete(model, processor, folder: Path) -> Path:
-    """Save model + processor to `folder` atomically (a temporary sibling, renamed into place)."""
+    """Save model + processor to `folder` atomically (`atomic_io.atomic_folder`: a temporary sibling,
+    renamed into place; the previous version survives until the new one is complete)."""
     folder = Path(folder)
-    tmp = folder.with_name(folder.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp)
-    if processor is not None:
-        processor.save_pretrained(tmp)
-    mark_complete(tmp)
-    if folder.exists():
-        shutil.rmtree(folder)
-    os.replace(tmp, folder)
+    with atomic_folder(folder) as tmp:
+        model.save_pretrained(tmp)
+        if processor is not None:
+            processor.save_pretrained(tmp)
+        mark_complete(tmp)
     return folder

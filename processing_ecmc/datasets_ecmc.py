@@ -396,6 +396,13 @@ def _resolve(path_text: str, root: Path, column: str, where: _Where, line: int) 
 def _check_features(path: str):
     """None if the .npy holds a finite, non-empty 2-D (T x d) array, else the drop reason."""
     try:
+        with open(path, "rb") as f:
+            magic = f.read(6)
+    except OSError as exc:
+        return f"bad features: {path} cannot be read ({exc.strerror or exc})"
+    if magic != b"\x93NUMPY":  # numpy would call any other file "pickled data"
+        return f"bad features: {path} is not a readable .npy file (no NumPy header)"
+    try:
         array = np.load(path, allow_pickle=False)
     except ValueError as exc:
         return f"bad features: {path} cannot be loaded without pickle ({exc})"
@@ -793,7 +800,9 @@ def save_dataset(dsd, path) -> Path:
 
 
 def load_dataset_dict(path):
-    """``load_from_disk`` of a saved ECMC DatasetDict, checked against the schema."""
+    """``load_from_disk`` of a saved ECMC DatasetDict, checked against the schema: every column
+    present, labels in range and utterance ids unique across splits (a data set edited or made by
+    hand fails here, naming the row, not deep inside training)."""
     import datasets
 
     path = Path(path).expanduser()
@@ -801,13 +810,33 @@ def load_dataset_dict(path):
         logger.warning("%s: restored the previous data set (a save was interrupted)", path)
     if not path.is_dir():
         raise ValueError(f"{path}: no saved data set there")
-    dsd = datasets.load_from_disk(str(path))
+    try:
+        dsd = datasets.load_from_disk(str(path))
+    except Exception as error:  # not a data set folder, or damaged files
+        raise ValueError(f"{path}: not a readable saved data set ({type(error).__name__}: {error})") from None
     if not isinstance(dsd, datasets.DatasetDict):
         raise ValueError(f"{path}: holds a single Dataset, expected a DatasetDict with splits {list(SPLITS)}")
+    first_split = {}
     for name, split in dsd.items():
         absent = [column for column in COLUMNS if column not in split.column_names]
         if absent:
             raise ValueError(f"{path}: split {name!r} lacks the ECMC column(s) {absent}")
+        ids = split["utterance_id"]
+        columns = {c: split[c] for c in ("emotion_label", "cognition_labels", "depression", "anxiety")}
+        for i, uid in enumerate(ids):
+            problem = None
+            if columns["emotion_label"][i] not in EMOTION_LABELS:
+                problem = f"emotion_label {columns['emotion_label'][i]!r} out of range"
+            elif len(columns["cognition_labels"][i]) != len(COGNITION_LABELS) or \
+                    any(flag not in (0, 1) for flag in columns["cognition_labels"][i]):
+                problem = f"cognition_labels {columns['cognition_labels'][i]!r} are not {len(COGNITION_LABELS)} flags 0/1"
+            elif any(columns[c][i] not in (-1, 0, 1) for c in ("depression", "anxiety")):
+                problem = f"depression/anxiety {columns['depression'][i]!r}/{columns['anxiety'][i]!r} out of range"
+            elif uid in first_split:
+                problem = f"duplicate utterance_id (also in split {first_split[uid]!r})"
+            if problem:
+                raise ValueError(f"{path}: split {name!r}, row {i} (utterance {uid!r}): {problem}")
+            first_split[uid] = name
     return dsd
 
 

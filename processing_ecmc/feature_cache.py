@@ -366,7 +366,11 @@ def _load_row(processor, row, data_root, use_video: bool, use_audio: bool, confi
         feature_path = _text(row.get(f"{m}_features_path"))
         if feature_path and m in config.modalities:
             path = _resolve(feature_path, data_root)
-            array = np.load(path, allow_pickle=False)
+            try:
+                array = np.load(path, allow_pickle=False)  # never unpickle (SECURITY.md)
+            except (OSError, ValueError) as error:
+                raise ValueError(f"{path}: pre-extracted {m} features cannot be read as a .npy array without "
+                                 f"pickle ({error})") from None
             if array.ndim != 2 or array.shape[1] != config.feature_size(m) or array.shape[0] == 0:
                 raise ValueError(
                     f"{path}: pre-extracted {m} features have shape {tuple(array.shape)}, expected "

@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 VENV=${ECMC_VENV:-.venv}
 
 need_apt=()
-for pkg in espeak-ng; do  # espeak-ng: ECMC-Synth speech
+for pkg in espeak-ng chromium chromium-driver; do  # espeak-ng: ECMC-Synth speech; chromium: the demo's browser test
     dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
 command -v java >/dev/null 2>&1 || need_apt+=(default-jre-headless)  # COCO caption metrics (PTB tokenizer, METEOR)

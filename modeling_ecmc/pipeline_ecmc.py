@@ -152,6 +152,19 @@ class ECMCCaptioningPipeline(Pipeline):
         return PipelineIterator(model_iterator, self.postprocess, postprocess_params)
 
 
+def load_pipeline(checkpoint, device=None, **kwargs) -> ECMCCaptioningPipeline:
+    """`pipeline(model=checkpoint, trust_remote_code=True)`; for a checkpoint saved before checkpoints
+    carried the pipeline (no `custom_pipelines` in its config), this class over its model and processor."""
+    from transformers import AutoConfig, AutoProcessor, pipeline
+
+    checkpoint = str(checkpoint)
+    if getattr(AutoConfig.from_pretrained(checkpoint, trust_remote_code=True), "custom_pipelines", None):
+        return pipeline(model=checkpoint, trust_remote_code=True, device=device, **kwargs)
+    return ECMCCaptioningPipeline(model=AutoModelForCausalLM.from_pretrained(checkpoint, trust_remote_code=True),
+                                  processor=AutoProcessor.from_pretrained(checkpoint, trust_remote_code=True),
+                                  task=PIPELINE_TASK, device=device, **kwargs)
+
+
 def custom_pipelines_config() -> dict:
     """The `config.custom_pipelines` entry (the form `Pipeline.save_pretrained` writes) that lets
     `pipeline(model=folder, trust_remote_code=True)` find this pipeline without naming the task."""
@@ -164,4 +177,4 @@ if PIPELINE_TASK not in PIPELINE_REGISTRY.supported_tasks:  # our package and a 
     PIPELINE_REGISTRY.register_pipeline(PIPELINE_TASK, pipeline_class=ECMCCaptioningPipeline,
                                         pt_model=AutoModelForCausalLM, type="multimodal")
 
-__all__ = ["ECMCCaptioningPipeline", "PIPELINE_TASK", "custom_pipelines_config"]
+__all__ = ["ECMCCaptioningPipeline", "PIPELINE_TASK", "load_pipeline", "custom_pipelines_config"]

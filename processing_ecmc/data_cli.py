@@ -53,7 +53,14 @@ def main(argv=None):
     elif args.command == "mmda":
         _save(*import_mmda(args.csv, media_root=args.media_root, features_root=args.features_root, **common()), args.output)
     else:
-        push_dataset(load_dataset_dict(args.dataset), args.repo_id, private=not args.public)
+        from hub_card.push import HubPushError, upload_dataset_card
+
+        dsd = load_dataset_dict(args.dataset)
+        try:  # the card (hub_card/dataset_card.md) first: push_to_hub keeps it and adds the split metadata
+            upload_dataset_card(dsd, args.repo_id, private=not args.public)
+        except HubPushError as exc:
+            parser.exit(2, f"{parser.prog}: error: {exc}\n")
+        push_dataset(dsd, args.repo_id, private=not args.public)
         print(f"[ecmc] pushed {args.dataset} to {args.repo_id} ({'public' if args.public else 'private'})")
 
 

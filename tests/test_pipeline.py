@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 from media_fixtures import make_audio, make_video, write_bytes
@@ -14,6 +15,7 @@ from media_fixtures import make_audio, make_video, write_bytes
 from processing_ecmc.prompts_ecmc import format_caption
 
 pytestmark = pytest.mark.slow
+NOTEBOOK = Path(__file__).resolve().parents[1] / "examples" / "ecmc_pipeline.ipynb"
 
 OUR_PACKAGES = ("modeling_ecmc", "processing_ecmc", "evaluation_ecmc", "training_ecmc", "hub_card", "ecmc_cli")
 
@@ -47,14 +49,19 @@ FRESH_PYTHON = textwrap.dedent(
 
 
 @pytest.fixture(scope="module")
-def synth_rows(tmp_path_factory):
+def synth_dir(tmp_path_factory):
     from processing_ecmc.synth import generate_synth
 
     root = tmp_path_factory.mktemp("synth")
-    manifest = generate_synth(root, preset="tiny", seed=0, progress=False)
-    rows = [json.loads(line) for line in manifest.read_text().splitlines()]
+    generate_synth(root, preset="tiny", seed=0, progress=False)
+    return root
+
+
+@pytest.fixture(scope="module")
+def synth_rows(synth_dir):
+    rows = [json.loads(line) for line in (synth_dir / "manifest.jsonl").read_text().splitlines()]
     for row in rows:
-        row["video_path"] = str(root / row["video_path"])
+        row["video_path"] = str(synth_dir / row["video_path"])
     return rows
 
 
@@ -164,3 +171,20 @@ def test_resaved_old_checkpoint_registers_the_pipeline(tiny_checkpoint, tmp_path
     pipe = pipeline("ecmc-captioning", model=model, processor=processor, max_new_tokens=4)
     out = pipe({"transcript": "I keep forgetting names."})
     assert set(out) == {"emotion", "cognition", "caption"}
+
+
+def test_example_notebook_runs(offline_checkpoint, synth_dir, tmp_path, monkeypatch):
+    import nbformat
+    from nbclient import NotebookClient
+
+    monkeypatch.setenv("ECMC_CHECKPOINT", str(offline_checkpoint))
+    monkeypatch.setenv("ECMC_SYNTH_DIR", str(synth_dir))
+    monkeypatch.setenv("ECMC_MAX_NEW_TOKENS", "12")
+    notebook = nbformat.read(NOTEBOOK, as_version=4)
+    NotebookClient(notebook, timeout=600, kernel_name="python3",
+                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    printed = ["".join(o.get("text", "") for o in cell.get("outputs", [])) for cell in notebook.cells
+               if cell.cell_type == "code"]
+    assert "ecmc-captioning ECMCCaptioningPipeline" in printed[1]
+    assert printed[2].strip() and printed[4].strip()  # a caption, a profile
+    assert "MediaError - no-such-session.mp4: file not found" in printed[5]

@@ -1,0 +1,254 @@
+"""`ecmc`: one command for the ECMC workflow. Each verb hands over to the module that implements it.
+
+    ecmc data build --manifest M --output DIR             data sets: build | mmda | push (processing_ecmc.data_cli)
+    ecmc features --config configs/offline_demo.yaml      the feature cache, built as train.py builds it
+    ecmc train --config configs/offline_demo.yaml         both training stages (the checkout's train.py)
+    ecmc evaluate --checkpoint C --config CFG             evaluation report (evaluation_ecmc.run_evaluation)
+    ecmc caption --checkpoint C clip.mp4 --transcript T   captions with the ecmc-captioning pipeline
+    ecmc profile --checkpoint C captions.jsonl            one person's emotion-cognition profile (Eq. 4)
+    ecmc push --checkpoint C --repo-id me/ecmc            upload to the Hub, private by default (hub_card.push)
+    ecmc demo --checkpoint C                              the Gradio demo on 127.0.0.1 (demo/app.py)
+
+Run `ecmc COMMAND --help` for a command's options. Captions and profiles go to your terminal or to
+the --output file, never to a log.
+"""
+
+import argparse
+import importlib
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+class CLIError(Exception):
+    """A problem to report in one line (exit status 1)."""
+
+
+def _delegate(main, verb: str, argv: list):
+    """Run another module's `main(argv)` with `ecmc VERB` as its program name in help and errors."""
+    saved, sys.argv[0] = sys.argv[0], f"ecmc {verb}"
+    try:
+        return main(argv)
+    finally:
+        sys.argv[0] = saved
+
+
+def _from_checkout(module: str):
+    """Import a module of the source checkout that is not an installed package (train.py, demo/app.py).
+    It is found beside the installed packages, i.e. in the checkout of an editable install."""
+    root = Path(importlib.util.find_spec("training_ecmc").origin).parents[1]
+    if not (root / (module.replace(".", "/") + ".py")).is_file():
+        raise CLIError(f"{module.replace('.', '/')}.py not found beside the installed packages ({root}): this "
+                       "command runs the source checkout's script; install the package from its checkout "
+                       "with `pip install -e .`")
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    return importlib.import_module(module)
+
+
+def _load_pipeline(checkpoint: Path, **kwargs):
+    from modeling_ecmc.pipeline_ecmc import load_pipeline
+
+    if not (checkpoint / "config.json").is_file():
+        raise CLIError(f"{checkpoint}: not a checkpoint folder (no config.json)")
+    return load_pipeline(checkpoint, **kwargs)
+
+
+# ----- verbs implemented here (thin: the work is in the pipeline and train.py) -------------------
+def features(argv):
+    parser = argparse.ArgumentParser(prog="ecmc features", description=(
+        "Build (or complete) the feature cache of a config's data set: the data set is built first if "
+        "the config says so, the model is the config's (or --checkpoint's), and the frozen encoders run "
+        "once per utterance (train.py's prepare_data, build_model and cached_splits). Reruns reuse what "
+        "is cached and valid."))
+    parser.add_argument("--config", type=Path, help="YAML under configs/ (defaults: training_ecmc/config.py)")
+    parser.add_argument("--checkpoint", type=Path, help="take the encoders from this checkpoint (model.checkpoint)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config value")
+    args = parser.parse_args(argv)
+    import logging
+
+    from training_ecmc.config import load_config
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    overrides = args.set + ([f"model.checkpoint={args.checkpoint}"] if args.checkpoint else [])
+    cfg = load_config(args.config, overrides)
+    train = _from_checkout("train")
+    dsd = train.prepare_data(cfg)
+    model, processor = train.build_model(cfg)
+    splits = train.cached_splits(cfg, model, processor, dsd)
+    sizes = ", ".join(f"{name} {len(split)}" for name, split in splits.items())
+    print(f"[ecmc] feature cache ({sizes} utterances) written to {Path(cfg['data']['cache_dir']).resolve()}")
+
+
+def _caption_inputs(args) -> list[dict]:
+    if args.inputs:
+        inputs = []
+        for n, line in enumerate(args.inputs.read_text(encoding="utf-8").splitlines(), 1):
+            if line.strip():
+                try:
+                    inputs.append(json.loads(line))
+                except json.JSONDecodeError as exc:
+                    raise CLIError(f"{args.inputs}, line {n}: not JSON ({exc.msg})") from None
+        return inputs
+    transcripts = args.transcript or []
+    if not args.media and len(transcripts) == 1:  # text only
+        return [{"transcript": transcripts[0]}]
+    if not args.media:
+        raise CLIError("nothing to caption: give media files, one --transcript, or --inputs FILE.jsonl")
+    if transcripts and len(transcripts) != len(args.media):
+        raise CLIError(f"{len(transcripts)} --transcript for {len(args.media)} files: give one per file, in order")
+    key = "audio" if args.audio_only else "video"
+    inputs = []
+    for i, path in enumerate(args.media):
+        item = {key: str(path), "start": args.start, "end": args.end}
+        if transcripts:
+            item["transcript"] = transcripts[i]
+        inputs.append({k: v for k, v in item.items() if v is not None})
+    return inputs
+
+
+def caption(argv):
+    parser = argparse.ArgumentParser(prog="ecmc caption", description=(
+        "Caption utterances with a checkpoint's ecmc-captioning pipeline (ECMCProcessor -> generate -> "
+        "post_process_caption, greedy). Prints each caption, or writes one JSON line per utterance to "
+        "--output (written as they are done, so an error keeps the finished ones)."),
+        epilog="example: ecmc caption --checkpoint outputs/demo/checkpoint session.mp4 --start 3.2 --end 8.9 "
+               "--transcript \"I can't remember the date.\"")
+    parser.add_argument("media", nargs="*", type=Path, help="video files (the audio is their own track)")
+    parser.add_argument("--checkpoint", type=Path, required=True, help="a saved ECMC checkpoint folder")
+    parser.add_argument("--transcript", action="append", help="what was said, one per file, in order")
+    parser.add_argument("--start", type=float, help="segment start in seconds (every file)")
+    parser.add_argument("--end", type=float, help="segment end in seconds (every file)")
+    parser.add_argument("--audio-only", action="store_true", help="the files are audio recordings (no video)")
+    parser.add_argument("--inputs", type=Path, help="JSONL of utterances: {video, audio, start, end, transcript, language}")
+    parser.add_argument("--language", choices=["en", "zh"], help="caption language (default: the checkpoint's)")
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--max-new-tokens", type=int, default=128)
+    parser.add_argument("--output", type=Path, help="JSONL file for the captions instead of the terminal")
+    args = parser.parse_args(argv)
+    from tqdm.auto import tqdm
+
+    inputs = _caption_inputs(args)
+    pipe = _load_pipeline(args.checkpoint)
+    options = {"max_new_tokens": args.max_new_tokens, **({"language": args.language} if args.language else {})}
+    results = pipe((x for x in inputs), batch_size=args.batch_size, **options)  # a generator streams results
+    out = open(args.output, "w", encoding="utf-8") if args.output else None
+    try:
+        for item, result in tqdm(zip(inputs, results), total=len(inputs), desc="Captioning", unit="utt",
+                                 disable=len(inputs) < 2):
+            where = {k: item[k] for k in ("video", "audio", "start", "end") if k in item}
+            if out:
+                out.write(json.dumps({**where, **result}, ensure_ascii=False) + "\n")
+                out.flush()
+            else:
+                print(f"# {' '.join(f'{k}={v}' for k, v in where.items()) or 'transcript only'}\n{result['caption']}\n")
+    finally:
+        if out:
+            out.close()
+    if args.output:
+        print(f"[ecmc] {len(inputs)} caption(s) written to {args.output.resolve()}")
+
+
+def profile(argv):
+    parser = argparse.ArgumentParser(prog="ecmc profile", description=(
+        "Write one person's emotion-cognition profile (Eq. 4) from the captions of their utterances, "
+        "with the checkpoint's own frozen decoder. Captions come from JSONL files with a 'caption' "
+        "field per line (what `ecmc caption --output` and the evaluation's captions.jsonl hold) and/or "
+        "--caption."))
+    parser.add_argument("captions", nargs="*", type=Path, help="JSONL files of one person's captions")
+    parser.add_argument("--checkpoint", type=Path, required=True, help="a saved ECMC checkpoint folder")
+    parser.add_argument("--caption", action="append", default=[], help="a caption (repeatable)")
+    parser.add_argument("--language", choices=["en", "zh"], help="profile language (default: the checkpoint's)")
+    parser.add_argument("--max-new-tokens", type=int, default=256)
+    parser.add_argument("--output", type=Path, help="text file for the profile instead of the terminal")
+    args = parser.parse_args(argv)
+    captions = []
+    for path in args.captions:
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if line.strip():
+                try:
+                    captions.append(json.loads(line)["caption"])
+                except (json.JSONDecodeError, KeyError, TypeError):
+                    raise CLIError(f"{path}, line {n}: expected a JSON object with a 'caption' field") from None
+    captions += args.caption
+    if not captions:
+        raise CLIError("no captions: give JSONL files or --caption")
+    pipe = _load_pipeline(args.checkpoint)
+    request = {"captions": captions, **({"language": args.language} if args.language else {})}
+    text = pipe(request, max_new_tokens=args.max_new_tokens)["profile"]
+    if args.output:
+        args.output.write_text(text + "\n", encoding="utf-8")
+        print(f"[ecmc] profile of {len(captions)} caption(s) written to {args.output.resolve()}")
+    else:
+        print(text)
+
+
+# ----- verbs handed to their modules ------------------------------------------------------------
+def data(argv):
+    from processing_ecmc.data_cli import main
+
+    return _delegate(main, "data", argv)
+
+
+def train(argv):
+    return _delegate(_from_checkout("train").main, "train", argv)
+
+
+def evaluate(argv):
+    from evaluation_ecmc.run_evaluation import main
+
+    return _delegate(main, "evaluate", argv)
+
+
+def push(argv):
+    from hub_card.push import main
+
+    return _delegate(main, "push", argv)
+
+
+def demo(argv):
+    return _delegate(_from_checkout("demo.app").main, "demo", argv)
+
+
+COMMANDS = {  # verb -> (runner, one-line help)
+    "data": (data, "build a data set from a manifest, import MMDA, or push one to the Hub (private by default)"),
+    "features": (features, "run the frozen encoders once per utterance and store the feature cache"),
+    "train": (train, "train both stages (or one) from a YAML config: the source checkout's train.py"),
+    "evaluate": (evaluate, "caption a split, score it against the baseline, write report.md / report.json"),
+    "caption": (caption, "caption utterances (video / audio files, transcripts) with a checkpoint's pipeline"),
+    "profile": (profile, "write one person's emotion-cognition profile from their captions (Eq. 4)"),
+    "push": (push, "upload a checkpoint with its card to the Hub (private unless --public; --dry-run)"),
+    "demo": (demo, "start the Gradio demo (binds to 127.0.0.1)"),
+}
+INPUT_ERRORS = {"caption": (ValueError, OSError), "profile": (ValueError, OSError), "features": (ValueError,)}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    head, examples = __doc__.split("\n\n", 1)
+    parser = argparse.ArgumentParser(prog="ecmc", description=head, epilog="examples:\n" + examples,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND")
+    for verb, (_, text) in COMMANDS.items():
+        sub.add_parser(verb, help=text)
+    return parser
+
+
+def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    if not argv or argv[0] in ("-h", "--help"):
+        parser.print_help()
+        return 0 if argv else 2
+    verb, rest = argv[0], argv[1:]
+    if verb not in COMMANDS:
+        parser.error(f"unknown command {verb!r}; choose one of: {', '.join(COMMANDS)}")
+    try:
+        COMMANDS[verb][0](rest)
+    except (CLIError, *INPUT_ERRORS.get(verb, ())) as exc:  # bad files and inputs: one clear line, no traceback
+        print(f"ecmc {verb}: error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -32,7 +32,7 @@ EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
 VIDEO_TYPES = (".mp4", ".mov", ".mkv", ".webm", ".avi")
 AUDIO_TYPES = (".wav", ".mp3", ".flac", ".ogg", ".m4a")
 MAX_TRANSCRIPT_CHARS = 2000
-PROFILE_TOKENS = 160  # as in the evaluation's profiles; keeps a CPU request under a minute
+PROFILE_TOKENS = 160  # as in the evaluation's profiles (the pipeline's default is 256)
 TABLE_HEADERS = ["file", "start", "end", "transcript"]
 NOT_A_DIAGNOSIS = (
     "**This is not a diagnosis.** ECMC is a research model; the screening answer is a small language model's "
@@ -53,20 +53,13 @@ class Limits:
 # ----------------------------------------------------------------------------- inference
 
 def load_captioner(checkpoint: str):
-    """The checkpoint's ECMC pipeline: `transformers.pipeline(model=..., trust_remote_code=True)`."""
+    """The checkpoint's ECMC pipeline (`pipeline(model=checkpoint, trust_remote_code=True)`, or the package's
+    pipeline class for a checkpoint saved before checkpoints carried it)."""
     import torch
-    from transformers import AutoConfig, AutoModel, AutoProcessor, pipeline
 
-    device = 0 if torch.cuda.is_available() else -1
-    config = AutoConfig.from_pretrained(checkpoint, trust_remote_code=True)
-    if getattr(config, "custom_pipelines", None):
-        return pipeline(model=checkpoint, trust_remote_code=True, device=device)
-    # saved before the pipeline was registered in checkpoints: the package's pipeline class, same code path
-    from modeling_ecmc.pipeline_ecmc import ECMCCaptioningPipeline
+    from modeling_ecmc.pipeline_ecmc import load_pipeline
 
-    return ECMCCaptioningPipeline(model=AutoModel.from_pretrained(checkpoint, trust_remote_code=True),
-                                  processor=AutoProcessor.from_pretrained(checkpoint, trust_remote_code=True),
-                                  device=device)
+    return load_pipeline(checkpoint, device=0 if torch.cuda.is_available() else -1)
 
 
 def screening_answers(captioner, transcript: str, profile: str) -> dict:

@@ -29,14 +29,15 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def server(tiny_checkpoint, tmp_path_factory):
-    """(url, upload folder): the demo on a free port, serving the tiny checkpoint."""
+    """(url, upload folder, server log): the demo on a free port, serving the tiny checkpoint."""
     import urllib.request
 
     uploads = tmp_path_factory.mktemp("gradio-uploads")
     port = _free_port()
     env = dict(os.environ, GRADIO_TEMP_DIR=str(uploads), GRADIO_ANALYTICS_ENABLED="False", HF_HUB_OFFLINE="1",
                HF_HUB_DISABLE_TELEMETRY="1", OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
-    log = open(uploads.parent / "demo-server.log", "w")
+    log_path = uploads.parent / "demo-server.log"
+    log = open(log_path, "w")
     started = time.perf_counter()
     command = [sys.executable, "-m", "demo.app", "--checkpoint", str(tiny_checkpoint), "--port", str(port),
                "--max-file-mb", str(MAX_FILE_MB), "--max-seconds", str(MAX_SECONDS)]
@@ -50,11 +51,11 @@ def server(tiny_checkpoint, tmp_path_factory):
             except OSError:
                 pass
             if proc.poll() is not None or time.perf_counter() - started > 120:
-                log_text = (uploads.parent / "demo-server.log").read_text()
+                log_text = log_path.read_text()
                 raise RuntimeError(f"demo server did not start: {log_text[-3000:]}")
             time.sleep(0.5)
         print(f"demo server ready in {time.perf_counter() - started:.1f} s")
-        yield url, uploads
+        yield url, uploads, log_path
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -124,6 +125,10 @@ def test_caption_and_profile(client, server, media):
     assert chart["type"] == "matplotlib" and chart["plot"].startswith("data:image/")
     assert "depression" in screening and "anxiety" in screening and "not a diagnosis" in screening
     assert _leftover_uploads(server[1]) == []  # uploads deleted after each request
+    log = server[2].read_text()
+    assert "profiled 3 utterances" in log  # the log has timings, never transcripts, captions or profiles
+    for private in ("cannot remember", "shop this morning", emotion.strip()[:30], profile.strip()[:30]):
+        assert private not in log
 
 
 @pytest.mark.parametrize("kind, message", [

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic_io import remove_dead_temporaries, write_text
+from .atomic_io import remove_dead_temporaries, temporary_name, write_text
 from .prompts_ecmc import COGNITION_LABELS, EMOTION_LABELS
 from .schema import COLUMNS, SPLITS
 from .synth_face import SIZE, gaze_at, render_frame, subject_look
@@ -385,9 +385,12 @@ def _build_subject(job: tuple) -> list[dict]:
     seed, index, subject, n_utts, media_dir = job
     plan = plan_subject(seed, index, subject["depression"], subject["anxiety"], n_utts)
     final = Path(media_dir) / f"{subject['subject_id']}.mp4"
-    tmp = final.with_name(f".{final.name}.part")
-    spans = _build_session(plan, seed, index, tmp)
-    os.replace(tmp, final)
+    tmp = temporary_name(final)  # per process: an orphaned ffmpeg of a killed build writes its own file
+    try:
+        spans = _build_session(plan, seed, index, tmp)
+        os.replace(tmp, final)
+    finally:
+        tmp.unlink(missing_ok=True)
     rows = []
     for utt, (start, end) in zip(plan["utterances"], spans):
         row = {"subject_id": subject["subject_id"], "utterance_id": utt["utterance_id"],
@@ -436,7 +439,8 @@ def generate_synth(output_dir, preset="tiny", seed=0, num_subjects=None, utteran
     media = out / "media"
     media.mkdir(parents=True, exist_ok=True)
     info_path.unlink(missing_ok=True)  # a killed rebuild must not look complete
-    remove_dead_temporaries(out)  # text files of a killed build (its media .part files are rewritten)
+    for folder in (out, media):  # temporaries of a killed build
+        remove_dead_temporaries(folder)
     keep = {f"{s['subject_id']}.mp4" for s in subjects}
     for stale in media.glob("s[0-9][0-9][0-9]*.mp4"):
         if stale.name not in keep:

@@ -846,7 +846,7 @@ def _relative_paths(dsd, root: str):
             batch[column] = [os.path.relpath(p, root) if p and os.path.isabs(p) else p for p in batch[column]]
         return batch
 
-    out = dsd.map(relative, batched=True, desc=None)
+    out = dsd.map(relative, batched=True, desc=None, keep_in_memory=True)  # no cache files in the saved data set
     for split in out.values():
         info = json.loads(split.info.description or "{}")
         info["paths"] = "relative to data_root"

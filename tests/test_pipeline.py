@@ -32,6 +32,7 @@ FRESH_PYTHON = textwrap.dedent(
     utterances = spec["utterances"]
     single = [pipe(u) for u in utterances]
     batched = pipe(utterances, batch_size=3)  # batches of 3 and 1
+    listed = pipe(utterances[:2])  # a list without batch_size
     profile = pipe({"captions": spec["captions"]}, max_new_tokens=16)
     errors = {}
     for name, bad in spec["bad"].items():
@@ -42,7 +43,8 @@ FRESH_PYTHON = textwrap.dedent(
             errors[name] = {"type": type(exc).__name__, "mro": [c.__name__ for c in type(exc).__mro__],
                             "message": str(exc)}
     print(json.dumps({"task": pipe.task, "class": type(pipe).__name__, "module": type(pipe).__module__,
-                      "single": single, "batched": batched, "profile": profile, "errors": errors}))
+                      "single": single, "batched": batched, "listed": listed, "profile": profile,
+                      "errors": errors}))
     """
     % (OUR_PACKAGES,)
 )
@@ -119,6 +121,8 @@ def test_pipeline_in_fresh_python(offline_checkpoint, synth_rows, bad_media, tmp
     for out in single:
         assert set(out) == {"emotion", "cognition", "caption"} and out["caption"]
     assert batched == single  # greedy: batching does not change the text
+    assert report["listed"] == single[:2]
+    assert len({out["caption"] for out in single}) > 1  # the captions depend on the input
 
     assert set(report["profile"]) == {"profile"} and report["profile"]["profile"]
 

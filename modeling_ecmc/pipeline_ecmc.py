@@ -60,8 +60,9 @@ class ECMCCaptioningPipeline(Pipeline):
         preprocess, forward = {}, {}
         if language is not None:
             preprocess["language"] = language
-        if generate_kwargs or max_new_tokens is not None:  # absent keys keep the values given at construction
-            forward["generate_kwargs"] = dict(generate_kwargs or {})
+        if generate_kwargs or max_new_tokens is not None:  # a call's settings update those given at construction
+            forward["generate_kwargs"] = {**getattr(self, "_forward_params", {}).get("generate_kwargs", {}),
+                                          **(generate_kwargs or {})}
             if max_new_tokens is not None:
                 forward["generate_kwargs"]["max_new_tokens"] = max_new_tokens
         return preprocess, forward, {}

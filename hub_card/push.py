@@ -56,7 +56,7 @@ def assemble(checkpoint, output, repo_id: str, report: dict | None = None, datas
     if output.exists() and any(output.iterdir()):
         raise HubPushError(f"{output} is not empty: give a new or empty folder")
     model = ECMCForConditionalGeneration.from_pretrained(checkpoint)
-    processor = ECMCProcessor.from_pretrained(checkpoint, trust_remote_code=True)  # its sub-processors name our class
+    processor = ECMCProcessor.from_pretrained(checkpoint, trust_remote_code=False)  # never runs the folder's code
     card = build_model_card(model, processor, repo_id, report, dataset_name, dataset_id, base_model)
     for name in SUB_CONFIGS:  # a local folder means nothing on the Hub and leaks the local layout
         sub = getattr(model.config, name, None)

@@ -8,10 +8,11 @@ and evaluation cases aim their failing runs at exactly those outputs.
 
 89 distinct bad inputs -- 82 clear errors or reported drops, 7 handled by normalising or cleaning
 up (5 unusual media, an over-long transcript, a dead writer's .tmp) -- none repeated from the
-other test files (tests/test_media.py, test_datasets.py, test_feature_cache.py, test_processing.py, test_modeling.py and test_train.py
-already cover missing / empty / random-byte / unknown-container media, bad segments, malformed JSON
-lines, latin-1 CSVs, out-of-range labels, duplicate ids, `../` paths in video_path, NaN and 3-D
-MMDA features, flipped / truncated cache files, unknown config keys):
+other test files (tests/test_media.py, test_datasets.py, test_feature_cache.py, test_processing.py,
+test_modeling.py and test_train.py already cover missing / empty / random-byte / unknown-container
+media, bad segments, malformed JSON lines, latin-1 CSVs, out-of-range labels, duplicate ids, `../`
+paths in video_path, NaN and 3-D MMDA features, flipped / truncated cache files, unknown config
+keys):
 
 - media through the processor (MEDIA_ERRORS, 11): a PNG named .mp4, an MP4 cut in half (index at
   the end), a cut "faststart" MP4 (index intact, data missing), a text file named .wav, WAVs

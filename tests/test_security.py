@@ -81,7 +81,6 @@ REMOTE_CODE_ALLOWED = {
     ("modeling_ecmc/pipeline_ecmc.py", "load_pipeline"):
         "the documented `pipeline(model=checkpoint, trust_remote_code=True)` path for ECMC checkpoints "
         "(SECURITY.md: only for checkpoints you made or reviewed)",
-    ("hub_card/push.py", "assemble"): "loads the processor of the user's own trained checkpoint before uploading it",
 }
 
 

@@ -71,7 +71,11 @@ def build_model(cfg):
     if model_cfg["checkpoint"]:
         from processing_ecmc.processing_ecmc import ECMCProcessor
 
-        model = ECMCForConditionalGeneration.from_pretrained(model_cfg["checkpoint"])
+        # `model.overrides` apply here too, e.g. a modality subset of a saved model (Table 5 ablations):
+        # BridgeNet layers whose shape the overrides change (Eq. 8 heads, W_3) start fresh
+        overrides = model_cfg["overrides"]
+        model = ECMCForConditionalGeneration.from_pretrained(model_cfg["checkpoint"], **overrides,
+                                                             ignore_mismatched_sizes=bool(overrides))
         # our installed code, never the code inside the checkpoint (SECURITY.md)
         return model, ECMCProcessor.from_pretrained(model_cfg["checkpoint"], trust_remote_code=False)
     if model_cfg["preset"] != "offline":
@@ -225,6 +229,11 @@ def run(cfg, stages=(1, 2), resume=False):
             continue
         if stage == 2 and (1 not in stages or resume):  # start from stage 1's best on disk
             model = ECMCForConditionalGeneration.from_pretrained(stage1_best)
+        if stage == 1 and not (model.config.emotion_loss_weight or model.config.cognition_loss_weight):
+            logger.info("stage 1: no contrastive loss (both weights 0, the Table 5 ablation): BridgeNet kept as initialised")
+            if int(os.environ.get("RANK", "0")) == 0:
+                save_complete(model, processor, best)
+            continue
         _, histories[stage] = run_stage(stage, cfg, model, processor, splits, dsd, resume)
     final = output_dir / "checkpoint"
     if int(os.environ.get("RANK", "0")) == 0:

@@ -93,9 +93,10 @@ def readback_table_markdown(results: dict, digits: int = 1) -> str:
 
 def knn_table_markdown(results: dict, digits: int = 1) -> str:
     """{name (e.g. "h_e / emotion"): `statistics.knn_accuracy` output} -> k-NN accuracy vs majority class."""
-    lines = ["| Features / labels | k | folds | k-NN accuracy | majority class |", "|---|---|---|---|---|"]
+    lines = ["| Features / labels | k | fitted on | k-NN accuracy | majority class |", "|---|---|---|---|---|"]
     for name, r in results.items():
-        lines.append(f"| {name} | {r['k']} | {r['folds']} | {_num(100 * r['accuracy'], digits)} | "
+        fitted = f"{r['fitted_on']} training rows" if "fitted_on" in r else f"{r['folds']}-fold cross-validation"
+        lines.append(f"| {name} | {r['k']} | {fitted} | {_num(100 * r['accuracy'], digits)} | "
                      f"{_num(100 * r['majority_accuracy'], digits)} |")
     return "\n".join(lines) + "\n"
 

@@ -4,8 +4,10 @@
 
 Steps: features from the feature cache (built if missing) -> batched greedy captions (saved to
 `captions.jsonl`) -> caption metrics (Tables 1-2 layout) beside the "most frequent training caption"
-baseline -> labels read back from the captions vs chance -> k-NN accuracy and t-SNE of h_e / h_c
--> Figure 4 from the predicted captions -> one subject's emotion-cognition profile (Eq. 4) -> loss
+baseline -> labels read back from the captions vs chance -> k-NN accuracy (fitted on the training
+split) and t-SNE of h_e / h_c -> the text-only LLM baseline (`evaluate.text_baseline`) -> Figure 4 from the predicted captions ->
+every subject's emotion-cognition profile (Eq. 4) and depression / anxiety detection with and
+without profiles (Eq. 5, Tables 3-4; `evaluate.detection`, else one subject's profile) -> loss
 curves of training -> `report.md` + `report.json` in `--output` (default `<output_dir>/evaluation`).
 Captions, transcripts and profiles go to files only, never to the log.
 """
@@ -42,6 +44,59 @@ def caption_split(model, processor, dataset, batch_size=16, max_new_tokens=96, l
         ids = model.generate(**prompt, **batch, max_new_tokens=max_new_tokens, do_sample=False)
         captions += [c["caption"] for c in processor.post_process_caption(ids, prompt["input_ids"].shape[1])]
     return captions, torch.cat(h_e).numpy(), torch.cat(h_c).numpy()
+
+
+@torch.no_grad()
+def embed_split(model, dataset, batch_size=64):
+    """(h_e, h_c) of every item of a CachedFeatureDataset: the BridgeNet alone, no decoding."""
+    from processing_ecmc.feature_cache import collate_cached
+
+    model.eval()
+    h_e, h_c = [], []
+    for batch in torch.utils.data.DataLoader(dataset, batch_size=batch_size, collate_fn=collate_cached):
+        for key in ("index", "emotion_labels", "cognition_labels"):
+            batch.pop(key, None)
+        bridge = model.model(**batch)
+        h_e.append(bridge.h_e.float())
+        h_c.append(bridge.h_c.float())
+    return torch.cat(h_e).numpy(), torch.cat(h_c).numpy()
+
+
+def text_baseline_row(model, processor, eval_cfg, rows, references, language):
+    """(row name, metrics) of the text-only LLM baseline, or None when `evaluate.text_baseline` is null."""
+    from .caption_metrics import compute_caption_metrics
+    from .detection import load_causal_lm
+    from .text_baseline import text_baseline_captions
+
+    choice = eval_cfg["text_baseline"]
+    if not choice:
+        return None
+    if choice == "decoder":  # the checkpoint's own frozen LLM, without the BridgeNet
+        llm, tokenizer, name = model.language_model, processor.tokenizer, "Text-only LLM (ECMC's decoder, transcript only)"
+    else:
+        (llm, tokenizer), name = load_causal_lm(choice), f"Text-only LLM ({choice})"
+    captions = text_baseline_captions(llm, tokenizer, rows["transcript"], language, eval_cfg["max_new_tokens"],
+                                      eval_cfg["batch_size"])
+    return name, compute_caption_metrics(captions, references, language=language)
+
+
+def detection_section(model, processor, rows, captions, language):
+    """Tables 3-4 layout on this split's subjects: the decoder LLM answers depression / anxiety from the
+    transcript alone, with a profile of ECMC's captions, and with a profile of the reference captions."""
+    from processing_ecmc.prompts_ecmc import format_caption
+
+    from .detection import detection_markdown, detection_table, run_detection, subjects_from_rows, write_profiles
+
+    subjects = subjects_from_rows(rows, captions)
+    references = subjects_from_rows(rows, [format_caption(r["emotion_caption"], r["cognition_caption"]) for r in rows])
+    llm, tokenizer = model.language_model, processor.tokenizer
+    profiles = {
+        "ECMC profile": write_profiles(llm, tokenizer, {s["subject_id"]: s["captions"] for s in subjects}, language, 160),
+        "Reference-caption profile": write_profiles(llm, tokenizer, {s["subject_id"]: s["captions"] for s in references},
+                                                    language, 160),
+    }
+    table = detection_table({"ECMC decoder LLM": run_detection(llm, tokenizer, subjects, profiles, language=language)})
+    return table, profiles["ECMC profile"], detection_markdown(table)
 
 
 def most_frequent_caption(train_rows) -> str:
@@ -121,8 +176,15 @@ def evaluate(checkpoint, cfg, output=None, split="test", profile_subjects=1):
     train = dsd["train"]
     readback = readback_scores(captions, rows["emotion_label"], rows["cognition_labels"], language,
                                train["emotion_label"], train["cognition_labels"])
-    knn = {"h_e / emotion": knn_accuracy(h_e, rows["emotion_label"]),
-           "h_c / cognition (exact match)": knn_accuracy(h_c, rows["cognition_labels"])}
+    train_h_e, train_h_c = embed_split(model, cached_dataset(model, processor, train, cfg["data"]["cache_dir"],
+                                                             cfg["data"]["cache_batch_size"]))
+    knn = {"h_e / emotion": knn_accuracy(h_e, rows["emotion_label"], train_embeddings=train_h_e,
+                                         train_labels=train["emotion_label"]),
+           "h_c / cognition (exact match)": knn_accuracy(h_c, rows["cognition_labels"], train_embeddings=train_h_c,
+                                                         train_labels=train["cognition_labels"])}
+    text_row = text_baseline_row(model, processor, eval_cfg, rows, references, language)
+    if text_row:
+        metrics[text_row[0]] = text_row[1]
     figures = [
         ("Training loss curves", plot_loss_curves(Path(cfg["output_dir"]), output / "loss_curves.png")),
         ("t-SNE of h_e by emotion", plot_tsne(h_e, label_names(rows["emotion_label"], "emotion"), output / "tsne_h_e.png", "h_e")),
@@ -130,11 +192,15 @@ def evaluate(checkpoint, cfg, output=None, split="test", profile_subjects=1):
         ("Figure 4 from predicted captions", plot_group_statistics(
             group_statistics_from_rows(rows, captions, language), output / "figure4_predicted.png")),
     ]
-    by_subject = collections.defaultdict(list)
-    for row, caption in zip(rows, captions):
-        by_subject[row["subject_id"]].append(caption)
-    chosen = dict(list(by_subject.items())[:profile_subjects])
-    profiles = write_profiles(model.language_model, processor.tokenizer, chosen, language, max_new_tokens=160)
+    detection = None
+    if eval_cfg["detection"]:  # writes every subject's profile on the way
+        detection, profiles, detection_md = detection_section(model, processor, rows, captions, language)
+    else:
+        by_subject = collections.defaultdict(list)
+        for row, caption in zip(rows, captions):
+            by_subject[row["subject_id"]].append(caption)
+        chosen = dict(list(by_subject.items())[:profile_subjects])
+        profiles = write_profiles(model.language_model, processor.tokenizer, chosen, language, max_new_tokens=160)
     write_text(output / "profiles.json", json.dumps(profiles, ensure_ascii=False, indent=1))
 
     sections = [
@@ -142,11 +208,12 @@ def evaluate(checkpoint, cfg, output=None, split="test", profile_subjects=1):
         ("Cognition captions (Table 2 layout)", caption_table_markdown(metrics, "cognition")),
         ("Whole captions", caption_table_markdown(metrics, "caption")),
         ("Labels read back from generated captions", readback_table_markdown({"ECMC (ours)": readback})),
-        ("k-NN accuracy of the BridgeNet embeddings", knn_table_markdown(knn)),
+        ("k-NN accuracy of the BridgeNet embeddings (fitted on the training split)", knn_table_markdown(knn)),
+        *([("Depression and anxiety detection (Tables 3-4 layout)", detection_md)] if detection else []),
         ("Files", f"- generated captions: `captions.jsonl`\n- profiles of {len(profiles)} subject(s): `profiles.json`"),
     ]
     data = {"checkpoint": str(checkpoint), "split": split, "n": len(rows), "metrics": metrics,
-            "readback": readback, "knn": knn}
+            "readback": readback, "knn": knn, "detection": detection}
     write_report(output, f"ECMC evaluation: {split} split ({len(rows)} utterances)", sections, figures, data,
                  notes=["Synthetic data (ECMC-Synth). Not a diagnostic device."])
     return output, data

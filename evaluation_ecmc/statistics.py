@@ -144,39 +144,50 @@ def plot_tsne(embeddings, labels, path, title: str = "t-SNE", seed: int = 0, max
     return str(path)
 
 
-def knn_accuracy(embeddings, labels, k: int = 5, folds: int = 5, metric: str = "cosine", seed: int = 0) -> dict:
-    """Cross-validated k-NN accuracy of embeddings on labels, with the majority-class accuracy beside it.
+def knn_accuracy(embeddings, labels, k: int = 5, folds: int = 5, metric: str = "cosine", seed: int = 0,
+                 train_embeddings=None, train_labels=None) -> dict:
+    """k-NN accuracy of embeddings on labels, with the majority-class accuracy beside it.
 
+    With `train_embeddings` / `train_labels` the classifier is fitted on those (e.g. the training
+    split) and scored on `embeddings` (held out); the majority class is then the training split's.
+    Otherwise it is cross-validated within `embeddings`: folds are stratified (on the label
+    combination) and capped by the smallest class size (at least 2).
     labels: class per sample (1-D), or a 0/1 matrix (multi-label, e.g. cognition): then "accuracy" is
-    the exact-match accuracy and "per_label_accuracy" / "per_label_majority" are added. Folds are
-    stratified (on the label combination) and capped by the smallest class size (at least 2)."""
+    the exact-match accuracy and "per_label_accuracy" / "per_label_majority" are added."""
     from sklearn.model_selection import KFold, StratifiedKFold
     from sklearn.neighbors import KNeighborsClassifier
 
     x = np.asarray(embeddings, dtype=np.float64)
     y = np.asarray(labels)
     multi = y.ndim == 2
-    strata = np.array(["".join(map(str, r)) for r in y.astype(int)]) if multi else y.astype(str)
-    _, counts = np.unique(strata, return_counts=True)
-    n_splits = int(min(folds, len(x)))
-    if n_splits < 2:
-        raise ValueError("k-NN cross-validation needs at least 2 samples")
-    splitter = (StratifiedKFold(n_splits=min(n_splits, int(counts.min())), shuffle=True, random_state=seed)
-                if counts.min() >= 2 else KFold(n_splits=n_splits, shuffle=True, random_state=seed))
-    pred = np.empty_like(y)
-    for train, test in splitter.split(x, strata):
-        clf = KNeighborsClassifier(n_neighbors=min(k, len(train)), metric=metric)
-        clf.fit(x[train], y[train])
-        pred[test] = clf.predict(x[test])
-    out = {"k": k, "folds": splitter.get_n_splits(), "metric": metric, "n": int(len(x))}
+    if train_embeddings is not None:
+        train_x, train_y = np.asarray(train_embeddings, dtype=np.float64), np.asarray(train_labels)
+        clf = KNeighborsClassifier(n_neighbors=min(k, len(train_x)), metric=metric).fit(train_x, train_y)
+        pred = clf.predict(x)
+        out = {"k": k, "fitted_on": int(len(train_x)), "metric": metric, "n": int(len(x))}
+    else:
+        train_y = y
+        strata = np.array(["".join(map(str, r)) for r in y.astype(int)]) if multi else y.astype(str)
+        _, counts = np.unique(strata, return_counts=True)
+        n_splits = int(min(folds, len(x)))
+        if n_splits < 2:
+            raise ValueError("k-NN cross-validation needs at least 2 samples")
+        splitter = (StratifiedKFold(n_splits=min(n_splits, int(counts.min())), shuffle=True, random_state=seed)
+                    if counts.min() >= 2 else KFold(n_splits=n_splits, shuffle=True, random_state=seed))
+        pred = np.empty_like(y)
+        for train, test in splitter.split(x, strata):
+            clf = KNeighborsClassifier(n_neighbors=min(k, len(train)), metric=metric)
+            clf.fit(x[train], y[train])
+            pred[test] = clf.predict(x[test])
+        out = {"k": k, "folds": splitter.get_n_splits(), "metric": metric, "n": int(len(x))}
     if multi:
-        majority = (y.mean(axis=0) > 0.5).astype(y.dtype)
+        majority = (train_y.mean(axis=0) > 0.5).astype(y.dtype)
         out["accuracy"] = float(np.mean(np.all(pred == y, axis=1)))
         out["majority_accuracy"] = float(np.mean(np.all(y == majority, axis=1)))
         out["per_label_accuracy"] = [float(v) for v in np.mean(pred == y, axis=0)]
         out["per_label_majority"] = [float(v) for v in np.mean(y == majority, axis=0)]
     else:
-        values, cnt = np.unique(y, return_counts=True)
+        values, cnt = np.unique(train_y, return_counts=True)
         out["accuracy"] = float(np.mean(pred == y))
-        out["majority_accuracy"] = float(cnt.max() / len(y))
+        out["majority_accuracy"] = float(np.mean(y == values[cnt.argmax()]))
     return out

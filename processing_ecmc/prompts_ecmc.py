@@ -51,6 +51,13 @@ PROMPTS = {
             "Does this person show signs of {disorder}? Answer with one word: yes or no."
         ),
         "profile_block": "Emotion-cognition profile of the person:\n{profile}\n",
+        # Text-only LLM baselines (Tables 1-2 comparison rows): the transcript is all they see.
+        "text_baseline": (
+            "Here is what a person said in a clinical interview:\n{transcript}\n"
+            "Describe the speaker's emotional state (negative, neutral or positive, with the cues) and "
+            "any signs of cognitive impairment (orientation, attention, memory, language). "
+            "Answer in exactly this format:\nEmotion:\n<one sentence>\n\nCognition:\n<one sentence>"
+        ),
     },
     "zh": {
         "caption": "请描述说话人的情绪状态以及是否存在认知障碍的迹象（定向、注意、记忆、语言）。\n",
@@ -63,6 +70,11 @@ PROMPTS = {
             "此人是否有{disorder}的迹象？请只回答一个词：是 或 否。"
         ),
         "profile_block": "此人的情绪-认知画像：\n{profile}\n",
+        "text_baseline": (
+            "以下是某人在临床访谈中说的话：\n{transcript}\n"
+            "请描述说话人的情绪状态（负性、中性或正性，并给出线索）以及是否存在认知障碍的迹象（定向、注意、记忆、语言）。"
+            "请严格按以下格式回答：\nEmotion:\n<一句话>\n\nCognition:\n<一句话>"
+        ),
     },
 }
 

@@ -7,6 +7,7 @@ import logging
 import yaml
 
 from evaluation_ecmc.run_evaluation import main
+from processing_ecmc.datasets_ecmc import load_dataset_dict
 
 
 def test_evaluation_report(tmp_path, tiny_checkpoint, tiny_synth_dataset, caplog, capsys):
@@ -26,8 +27,16 @@ def test_evaluation_report(tmp_path, tiny_checkpoint, tiny_synth_dataset, caplog
     ours = data["metrics"]["ECMC (ours)"]["caption"]
     assert 0 <= ours["BLEU-1"] <= 1 and 0 <= ours["F_BERT"] <= 1
     assert "Most frequent training caption" in data["metrics"]
+    text_only = data["metrics"]["Text-only LLM (ECMC's decoder, transcript only)"]["caption"]
+    assert 0 <= text_only["F_BERT"] <= 1
+    assert data["knn"]["h_e / emotion"]["fitted_on"] > 0  # fitted on the training split, scored on test
+    for disorder in ("depression", "anxiety"):
+        rows = data["detection"][disorder]["rows"]
+        assert list(rows) == ["no profile", "ECMC profile", "Reference-caption profile"]
+    profiles = json.loads((out / "profiles.json").read_text())
+    assert set(profiles) == set(load_dataset_dict(tiny_synth_dataset)["test"]["subject_id"])  # every subject
     report = (out / "report.md").read_text()
-    assert "Table 1 layout" in report and "k-NN" in report
+    assert "Table 1 layout" in report and "k-NN" in report and "Tables 3-4 layout" in report
     captions = [json.loads(line)["caption"] for line in (out / "captions.jsonl").read_text().splitlines()]
     logged = caplog.text + capsys.readouterr().out
     assert not any(c.strip() and c.strip() in logged for c in captions if len(c.strip()) > 15)

@@ -66,6 +66,10 @@ DEFAULTS = {
         "batch_size": 16,
         "num_examples": 4,  # captions shown in the report (never logged)
         "profile_subjects": 1,
+        # the text-only LLM row beside ECMC: "decoder" (the checkpoint's own frozen LLM, transcript
+        # only), a causal LM hub id / local folder, or null to skip
+        "text_baseline": "decoder",
+        "detection": True,  # depression / anxiety with and without profiles (Tables 3-4 layout)
     },
 }
 
@@ -86,7 +90,7 @@ CHOICES = {
 FREE_FORM_TYPES = {  # keys whose default is None: the type a value must have
     "model.checkpoint": str, "data.synth_preset": str, "training.deepspeed": str, "stage2.lora": dict,
 }
-NULLABLE = ("data.synth_preset",)  # keys with a non-null default that may be set to null
+NULLABLE = ("data.synth_preset", "evaluate.text_baseline")  # keys with a non-null default that may be set to null
 LORA_KEYS = ("r", "alpha", "dropout", "target_modules")
 _POSITIVE = ("epochs", "batch_size", "learning_rate", "eval_every_epochs", "gradient_accumulation_steps",
              "cache_batch_size", "logging_steps", "max_new_tokens")

@@ -1,0 +1,119 @@
+"""Table 5 ablations on one command: every modality subset and the contrastive losses on / off,
+each trained (both stages, `train.py`'s code path) and evaluated on the same data, then one table.
+
+    python -m evaluation_ecmc.ablation --config configs/offline_demo.yaml [--variants audio,text,all]
+        [--set stage2.epochs=1] [--output outputs/ablation] [--keep-checkpoints]
+
+All variants start from one saved model (`<output>/base`: the offline default built once), so they
+share the same encoders and LLM and differ only as the table says: a modality subset drops that
+modality's Q-Formers and encoder (`model.overrides.modalities`); "w/o EmoCL" / "w/o CogCL" set that
+loss's weight to 0 in stage 1 (without both, stage 1 is skipped). Each variant's feature cache is
+reused on a rerun; a variant whose `evaluation/report.json` exists is not trained again (resumable).
+Checkpoints (~6 GB per variant for the offline default) are deleted after evaluation unless
+`--keep-checkpoints`. Writes `<output>/ablation.md` and `ablation.json`.
+"""
+
+import argparse
+import json
+import logging
+import shutil
+from pathlib import Path
+
+logger = logging.getLogger("ecmc.ablation")
+
+ALL = ("video", "audio", "text")
+# name -> (modalities, EmoCL, CogCL): the rows of the paper's Table 5
+VARIANTS = {
+    "audio": (("audio",), True, True),
+    "video": (("video",), True, True),
+    "text": (("text",), True, True),
+    "audio+video": (("video", "audio"), True, True),
+    "audio+text": (("audio", "text"), True, True),
+    "video+text": (("video", "text"), True, True),
+    "no-contrastive": (ALL, False, False),
+    "no-emocl": (ALL, False, True),
+    "no-cogcl": (ALL, True, False),
+    "all": (ALL, True, True),
+}
+
+
+def variant_overrides(name: str, base: Path, output: Path) -> list[str]:
+    modalities, emocl, cogcl = VARIANTS[name]
+    overrides = {"modalities": list(modalities), "emotion_loss_weight": float(emocl), "cognition_loss_weight": float(cogcl)}
+    return [f"output_dir={output / name}", f"model.checkpoint={base}", f"model.overrides={json.dumps(overrides)}",
+            f"data.cache_dir={output / 'feature-cache' / '+'.join(modalities)}"]
+
+
+def run_variant(name: str, config, overrides, base: Path, output: Path, keep_checkpoints: bool) -> dict:
+    import train
+    from training_ecmc.config import load_config
+
+    from .run_evaluation import evaluate
+
+    cfg = load_config(config, list(overrides) + variant_overrides(name, base, output)
+                      + ["evaluate.text_baseline=null", "evaluate.detection=false"])
+    report = Path(cfg["output_dir"]) / "evaluation" / "report.json"
+    if not report.exists():
+        final, _ = train.run(cfg)
+        evaluate(final, cfg, split=cfg["evaluate"]["split"], profile_subjects=0)
+        if not keep_checkpoints:
+            for folder in ("stage1", "stage2", "checkpoint"):
+                shutil.rmtree(Path(cfg["output_dir"]) / folder, ignore_errors=True)
+    data = json.loads(report.read_text(encoding="utf-8"))
+    modalities, emocl, cogcl = VARIANTS[name]
+    ours = data["metrics"]["ECMC (ours)"]
+    return {"variant": name, "modalities": list(modalities), "emocl": emocl, "cogcl": cogcl,
+            "F_BERT": ours["caption"]["F_BERT"], "F_BERT_emotion": ours["emotion"]["F_BERT"],
+            "F_BERT_cognition": ours["cognition"]["F_BERT"], "CIDEr": ours["caption"]["CIDEr"],
+            "emotion_readback": data["readback"]["emotion"]["accuracy"],
+            "knn_h_e": data["knn"]["h_e / emotion"]["accuracy"]}
+
+
+def run_ablation(config, overrides=(), variants=tuple(VARIANTS), output=Path("outputs/ablation"),
+                 keep_checkpoints=False) -> list[dict]:
+    import train
+    from training_ecmc.config import load_config
+
+    from processing_ecmc.atomic_io import write_json, write_text
+
+    from .report import ablation_table_markdown
+
+    unknown = [v for v in variants if v not in VARIANTS]
+    if unknown:
+        raise ValueError(f"unknown ablation variants {unknown}; choose from {list(VARIANTS)}")
+    output = Path(output)
+    base = output / "base"
+    if not (base / "config.json").exists():  # one model for every variant: same encoders, same LLM
+        cfg = load_config(config, overrides)
+        train.prepare_data(cfg)
+        model, processor = train.build_model(cfg)
+        train.save_complete(model, processor, base)
+    rows = []
+    for name in variants:
+        logger.info("ablation variant %s (%d of %d)", name, len(rows) + 1, len(variants))
+        rows.append(run_variant(name, config, overrides, base, output, keep_checkpoints))
+        write_json(output / "ablation.json", rows, indent=1)  # partial results survive an interruption
+    table = ablation_table_markdown(rows)
+    extra = ["| Variant | F.BERT emotion | F.BERT cognition | CIDEr-D | emotion read-back | k-NN h_e |", "|---|---|---|---|---|---|"]
+    extra += [f"| {r['variant']} | {100 * r['F_BERT_emotion']:.2f} | {100 * r['F_BERT_cognition']:.2f} | "
+              f"{100 * r['CIDEr']:.2f} | {100 * r['emotion_readback']:.1f} | {100 * r['knn_h_e']:.1f} |" for r in rows]
+    write_text(output / "ablation.md", "# Ablations (Table 5 layout)\n\nF.BERT of the whole caption on the "
+               "evaluation split.\n\n" + table + "\n" + "\n".join(extra) + "\n")
+    return rows
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", type=Path, required=True, help="the training config every variant starts from")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config value (all variants)")
+    parser.add_argument("--variants", default=",".join(VARIANTS), help=f"comma-separated subset of {','.join(VARIANTS)}")
+    parser.add_argument("--output", type=Path, default=Path("outputs/ablation"))
+    parser.add_argument("--keep-checkpoints", action="store_true", help="keep each variant's checkpoints (~6 GB each)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    run_ablation(args.config, args.set, [v for v in args.variants.split(",") if v], args.output, args.keep_checkpoints)
+    print(f"[ecmc] ablation table written to {(args.output / 'ablation.md').resolve()}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,39 @@
+"""Table 5 ablations on one command, on a tiny checkpoint: a modality subset and the no-contrastive
+variant are trained from one shared base, evaluated and put in one table."""
+
+import json
+
+import yaml
+
+from evaluation_ecmc.ablation import VARIANTS, run_ablation
+from modeling_ecmc import ECMCForConditionalGeneration
+
+
+def test_ablation_table(tmp_path, tiny_checkpoint, tiny_synth_dataset):
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({
+        "model": {"checkpoint": str(tiny_checkpoint)},
+        "data": {"synth_preset": None, "dataset": str(tiny_synth_dataset)},
+        "stage1": {"epochs": 1, "batch_size": 4, "learning_rate": 1e-3},
+        "stage2": {"epochs": 1, "batch_size": 4, "learning_rate": 1e-3},
+        "evaluate": {"max_new_tokens": 8, "batch_size": 4},
+    }))
+    out = tmp_path / "ablation"
+    first = run_ablation(config, variants=["audio+text"], output=out)
+    assert not (out / "audio+text" / "checkpoint").exists()  # checkpoints (~6 GB offline) deleted by default
+    # resumable: the finished variant's report is reused, not retrained
+    rows = run_ablation(config, variants=["audio+text", "no-contrastive"], output=out, keep_checkpoints=True)
+    assert rows[0] == first[0]
+    assert [r["variant"] for r in rows] == ["audio+text", "no-contrastive"]
+    assert all(0 <= r["F_BERT"] <= 1 for r in rows)
+
+    # the subset variant drops the video Q-Formers of the shared base model
+    base = ECMCForConditionalGeneration.from_pretrained(out / "base", modalities=list(VARIANTS["audio+text"][0]),
+                                                        ignore_mismatched_sizes=True)
+    assert set(base.model.bridge["emotion"].qformers) == {"audio", "text"}
+    # without EmoCL and CogCL stage 1 has nothing to learn: skipped, the base BridgeNet goes to stage 2
+    stage1 = out / "no-contrastive" / "stage1"
+    assert (stage1 / "best" / "ecmc_complete.json").exists() and not (stage1 / "log_history.json").exists()
+    table = (out / "ablation.md").read_text()
+    assert "F.BERT" in table and table.count("\n| ") >= 4
+    assert json.loads((out / "ablation.json").read_text()) == rows

@@ -56,7 +56,7 @@ def test_tiny_manifest_matches_schema(tiny):
     assert (root / "README.md").read_text().startswith("# ECMC-Synth")
     info = json.loads((root / "build_info.json").read_text())
     assert info["preset"] == "tiny" and info["seed"] == 0 and info["num_utterances"] == len(rows)
-    assert not list(root.rglob(".*.part"))
+    assert not list(root.rglob(".*.tmp")) and not list(root.rglob(".*.old"))  # atomic_io temporaries
 
 
 def test_media_have_video_and_audio_and_segments_fit(tiny):

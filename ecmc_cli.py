@@ -14,6 +14,7 @@ the --output file, never to a log.
 """
 
 import argparse
+import contextlib
 import importlib
 import importlib.util
 import json
@@ -128,23 +129,23 @@ def caption(argv):
     args = parser.parse_args(argv)
     from tqdm.auto import tqdm
 
+    from processing_ecmc.atomic_io import atomic_file
+
     inputs = _caption_inputs(args)
     pipe = _load_pipeline(args.checkpoint)
     options = {"max_new_tokens": args.max_new_tokens, **({"language": args.language} if args.language else {})}
     results = pipe((x for x in inputs), batch_size=args.batch_size, **options)  # a generator streams results
-    out = open(args.output, "w", encoding="utf-8") if args.output else None
-    try:
+    with contextlib.ExitStack() as stack:
+        out = None
+        if args.output:  # the JSONL file appears whole, once every caption is written
+            out = stack.enter_context(open(stack.enter_context(atomic_file(args.output)), "w", encoding="utf-8"))
         for item, result in tqdm(zip(inputs, results), total=len(inputs), desc="Captioning", unit="utt",
                                  disable=len(inputs) < 2):
             where = {k: item[k] for k in ("video", "audio", "start", "end") if k in item}
             if out:
                 out.write(json.dumps({**where, **result}, ensure_ascii=False) + "\n")
-                out.flush()
             else:
                 print(f"# {' '.join(f'{k}={v}' for k, v in where.items()) or 'transcript only'}\n{result['caption']}\n")
-    finally:
-        if out:
-            out.close()
     if args.output:
         print(f"[ecmc] {len(inputs)} caption(s) written to {args.output.resolve()}")
 
@@ -177,7 +178,9 @@ def profile(argv):
     request = {"captions": captions, **({"language": args.language} if args.language else {})}
     text = pipe(request, max_new_tokens=args.max_new_tokens)["profile"]
     if args.output:
-        args.output.write_text(text + "\n", encoding="utf-8")
+        from processing_ecmc.atomic_io import write_text
+
+        write_text(args.output, text + "\n")
         print(f"[ecmc] profile of {len(captions)} caption(s) written to {args.output.resolve()}")
     else:
         print(text)

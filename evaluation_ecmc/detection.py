@@ -135,6 +135,36 @@ def detect(model, tokenizer, transcript: str, disorder: str, profile: str | None
     return {"answer": answer, "malformed": answer is None, "text": text}
 
 
+# first tokens of the answer words, for `likelihood_answers`
+ANSWER_WORDS = {"en": {"yes": ("yes", "Yes", "YES"), "no": ("no", "No", "NO")},
+                "zh": {"yes": ("是", "有"), "no": ("否", "不", "没有")}}
+
+
+def likelihood_answers(model, tokenizer, prompts: list[str], language: str = "en", batch_size: int = 4) -> list[str]:
+    """"yes" or "no" per prompt: which answer's first tokens the LLM finds more probable right after
+    the prompt (log-sum-exp over the spellings in `ANSWER_WORDS`). For small LLMs that seldom answer
+    in one word; never malformed, and reported as its own column, not mixed with parsed answers."""
+    import torch
+
+    tok = getattr(tokenizer, "tokenizer", None) or tokenizer
+    words = ANSWER_WORDS.get(language, ANSWER_WORDS["en"])
+    ids = {a: sorted({tok(w, add_special_tokens=False)["input_ids"][0] for w in ws}) for a, ws in words.items()}
+    side, tok.padding_side = tok.padding_side, "left"
+    if tok.pad_token_id is None:
+        tok.pad_token = tok.eos_token
+    answers = []
+    try:
+        for i in range(0, len(prompts), batch_size):
+            enc = tok(prompts[i: i + batch_size], return_tensors="pt", padding=True, add_special_tokens=False)
+            with torch.no_grad():
+                logits = model(**enc.to(next(model.parameters()).device)).logits[:, -1].float().log_softmax(-1)
+            score = {a: logits[:, t].logsumexp(-1) for a, t in ids.items()}
+            answers += ["yes" if y > n else "no" for y, n in zip(score["yes"].tolist(), score["no"].tolist())]
+    finally:
+        tok.padding_side = side
+    return answers
+
+
 def subjects_from_rows(rows, captions=None) -> list[dict]:
     """One entry per subject from utterance rows (ECMC schema): {"subject_id", "transcript" (the
     utterances' transcripts in time order, one per line), "captions" (given `captions`, one per row, or
@@ -159,14 +189,19 @@ def subjects_from_rows(rows, captions=None) -> list[dict]:
 
 
 def run_detection(model, tokenizer, subjects: list[dict], profiles_by_source: dict | None = None,
-                  disorders=DISORDERS, language: str = "en", max_new_tokens: int = 8, batch_size: int = 4) -> dict:
+                  disorders=DISORDERS, language: str = "en", max_new_tokens: int = 8, batch_size: int = 4,
+                  answer_mode: str = "generate") -> dict:
     """Ask the LLM about each disorder for each subject, without a profile and with each profile source.
 
     subjects: [{"subject_id", "transcript", "depression", "anxiety"}] (see `subjects_from_rows`);
     subjects whose label is unknown (-1) for a disorder are skipped for it.
     profiles_by_source: {source name (e.g. "ECMC", "reference captions"): {subject_id: profile}}.
+    answer_mode: "generate" (greedy answer, parsed strictly; malformed ones counted) or "likelihood"
+    (`likelihood_answers`: yes vs no by next-token probability).
     Returns {disorder: {"no profile" | source: {"answers": [...], "labels": [...], "subject_ids": [...]}}}.
     """
+    if answer_mode not in ("generate", "likelihood"):
+        raise ValueError(f"answer_mode must be 'generate' or 'likelihood', got {answer_mode!r}")
     sources = OrderedDict([(NO_PROFILE, None)])
     sources.update(profiles_by_source or {})
     results = {}
@@ -180,8 +215,11 @@ def run_detection(model, tokenizer, subjects: list[dict], profiles_by_source: di
             prompts = [detection_prompt(tokenizer, s["transcript"], disorder,
                                         None if profiles is None else profiles[s["subject_id"]], language)
                        for s in known]
-            texts = generate_texts(model, tokenizer, prompts, max_new_tokens, batch_size)
-            results[disorder][source] = {"answers": [parse_answer(t, language) for t in texts],
+            if answer_mode == "likelihood":
+                answers = likelihood_answers(model, tokenizer, prompts, language, batch_size)
+            else:
+                answers = [parse_answer(t, language) for t in generate_texts(model, tokenizer, prompts, max_new_tokens, batch_size)]
+            results[disorder][source] = {"answers": answers,
                                          "labels": [int(s[disorder]) for s in known],
                                          "subject_ids": [s["subject_id"] for s in known]}
     return results

@@ -95,7 +95,10 @@ def detection_section(model, processor, rows, captions, language):
         "Reference-caption profile": write_profiles(llm, tokenizer, {s["subject_id"]: s["captions"] for s in references},
                                                     language, 160),
     }
-    table = detection_table({"ECMC decoder LLM": run_detection(llm, tokenizer, subjects, profiles, language=language)})
+    # a 135M decoder seldom answers in one word: its yes-vs-no likelihood is reported beside the parsed answers
+    table = detection_table({f"decoder LLM, {mode} answer": run_detection(llm, tokenizer, subjects, profiles, language=language,
+                                                                         answer_mode=mode)
+                             for mode in ("generate", "likelihood")})
     return table, profiles["ECMC profile"], detection_markdown(table)
 
 

@@ -207,6 +207,15 @@ def test_profiles_and_detection_with_a_real_llm(caplog):
         assert r["labels"] == [1] and r["answers"][0] in ("yes", "no", None)
     table = detection_table({"SmolLM2-135M": res})
     assert table["depression"]["rows"]["ECMC"]["SmolLM2-135M"]["n"] == 1
+    # yes vs no by likelihood: always an answer, and left-padded batches give the one-at-a-time answers
+    from evaluation_ecmc.detection import detection_prompt, likelihood_answers
+
+    prompts = [detection_prompt(tokenizer, t, "depression") for t in (secret, "I slept well and feel great today.")]
+    batched = likelihood_answers(model, tokenizer, prompts, batch_size=2)
+    assert set(batched) <= {"yes", "no"}
+    assert batched == [likelihood_answers(model, tokenizer, [p], batch_size=1)[0] for p in prompts]
+    res = run_detection(model, tokenizer, subjects, disorders=("depression",), answer_mode="likelihood")
+    assert res["depression"]["no profile"]["answers"][0] in ("yes", "no")
     assert secret.lower() not in caplog.text.lower() and profiles["s1"][:20] not in caplog.text
 
 

@@ -189,3 +189,21 @@ def test_freeze_and_unfreeze_options():
     assert any(n.startswith("language_model.model.norm") for n in trainable)
     with pytest.raises(ConfigError, match="no parameter starts with 'nothing.here'"):
         train.apply_stage_options(model, load_config(None, ["stage2.freeze=[nothing.here]"]), 2)
+
+
+def test_stage2_lora_trains_the_llm_and_saves_a_plain_checkpoint(tmp_path, tiny_checkpoint, tiny_synth_dataset):
+    """stage2.lora (peft, off by default): the LoRA weights train and are merged into the decoder, so
+    the saved checkpoint is a plain ECMC model that loads without peft."""
+    from safetensors import safe_open
+
+    from modeling_ecmc import ECMCForConditionalGeneration
+
+    cfg = load_config(write_config(tmp_path, tiny_checkpoint, tiny_synth_dataset,
+                                   stage1={"epochs": 1}, stage2={"epochs": 1, "lora": {"r": 2, "alpha": 4}}))
+    final, histories = train.run(cfg, stages=(1, 2))
+    with safe_open(str(final / "model.safetensors"), "pt") as f:
+        assert not [k for k in f.keys() if "lora" in k]
+    before = ECMCForConditionalGeneration.from_pretrained(tiny_checkpoint).language_model.state_dict()
+    after = ECMCForConditionalGeneration.from_pretrained(final).language_model.state_dict()
+    changed = {k for k in before if not before[k].equal(after[k])}
+    assert changed and all(k.endswith(("q_proj.weight", "v_proj.weight")) for k in changed), sorted(changed)[:5]

@@ -63,19 +63,9 @@ def _fsync_dir(folder: Path) -> None:
 
 def write_bytes(path, data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically (temporary sibling, fsync, rename)."""
-    path = Path(path)
-    tmp = temporary_name(path)
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
-    return path
+    with atomic_file(path) as tmp:
+        tmp.write_bytes(data)
+    return Path(path)
 
 
 def write_text(path, text: str, encoding: str = "utf-8") -> Path:

@@ -146,22 +146,17 @@ def likelihood_answers(model, tokenizer, prompts: list[str], language: str = "en
     in one word; never malformed, and reported as its own column, not mixed with parsed answers."""
     import torch
 
+    from modeling_ecmc.generation_ecmc import left_padded_batches
+
     tok = getattr(tokenizer, "tokenizer", None) or tokenizer
     words = ANSWER_WORDS.get(language, ANSWER_WORDS["en"])
     ids = {a: sorted({tok(w, add_special_tokens=False)["input_ids"][0] for w in ws}) for a, ws in words.items()}
-    side, tok.padding_side = tok.padding_side, "left"
-    if tok.pad_token_id is None:
-        tok.pad_token = tok.eos_token
     answers = []
-    try:
-        for i in range(0, len(prompts), batch_size):
-            enc = tok(prompts[i: i + batch_size], return_tensors="pt", padding=True, add_special_tokens=False)
-            with torch.no_grad():
-                logits = model(**enc.to(next(model.parameters()).device)).logits[:, -1].float().log_softmax(-1)
-            score = {a: logits[:, t].logsumexp(-1) for a, t in ids.items()}
-            answers += ["yes" if y > n else "no" for y, n in zip(score["yes"].tolist(), score["no"].tolist())]
-    finally:
-        tok.padding_side = side
+    for _, enc in left_padded_batches(model, tok, prompts, batch_size):
+        with torch.no_grad():
+            logits = model(**enc).logits[:, -1].float().log_softmax(-1)
+        score = {a: logits[:, t].logsumexp(-1) for a, t in ids.items()}
+        answers += ["yes" if y > n else "no" for y, n in zip(score["yes"].tolist(), score["no"].tolist())]
     return answers
 
 

@@ -24,20 +24,25 @@ import torch
 logger = logging.getLogger("ecmc.evaluate")
 
 
-@torch.no_grad()
-def caption_split(model, processor, dataset, batch_size=16, max_new_tokens=96, language="en"):
-    """Greedy captions and (h_e, h_c) for every item of a CachedFeatureDataset, in order."""
+def bridge_batches(model, dataset, batch_size, desc=None):
+    """(model inputs, BridgeNet output) per batch of a CachedFeatureDataset, in order (labels dropped)."""
     from tqdm.auto import tqdm
 
     from processing_ecmc.feature_cache import collate_cached
 
     model.eval()
-    captions, h_e, h_c = [], [], []
     loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, collate_fn=collate_cached)
-    for batch in tqdm(loader, desc="Captioning", unit="batch"):
+    for batch in tqdm(loader, desc=desc, unit="batch", disable=desc is None):
         for key in ("index", "emotion_labels", "cognition_labels"):
             batch.pop(key, None)
-        bridge = model.model(**batch)
+        yield batch, model.model(**batch)
+
+
+@torch.no_grad()
+def caption_split(model, processor, dataset, batch_size=16, max_new_tokens=96, language="en"):
+    """Greedy captions and (h_e, h_c) for every item of a CachedFeatureDataset, in order."""
+    captions, h_e, h_c = [], [], []
+    for batch, bridge in bridge_batches(model, dataset, batch_size, desc="Captioning"):
         h_e.append(bridge.h_e.float())
         h_c.append(bridge.h_c.float())
         prompt = processor.caption_inputs(language=language, batch=len(bridge.h_e))
@@ -49,17 +54,8 @@ def caption_split(model, processor, dataset, batch_size=16, max_new_tokens=96, l
 @torch.no_grad()
 def embed_split(model, dataset, batch_size=64):
     """(h_e, h_c) of every item of a CachedFeatureDataset: the BridgeNet alone, no decoding."""
-    from processing_ecmc.feature_cache import collate_cached
-
-    model.eval()
-    h_e, h_c = [], []
-    for batch in torch.utils.data.DataLoader(dataset, batch_size=batch_size, collate_fn=collate_cached):
-        for key in ("index", "emotion_labels", "cognition_labels"):
-            batch.pop(key, None)
-        bridge = model.model(**batch)
-        h_e.append(bridge.h_e.float())
-        h_c.append(bridge.h_c.float())
-    return torch.cat(h_e).numpy(), torch.cat(h_c).numpy()
+    bridges = [bridge for _, bridge in bridge_batches(model, dataset, batch_size)]
+    return (torch.cat([b.h_e.float() for b in bridges]).numpy(), torch.cat([b.h_c.float() for b in bridges]).numpy())
 
 
 def text_baseline_row(model, processor, eval_cfg, rows, references, language):

@@ -7,28 +7,35 @@ This file travels inside saved checkpoints (the pipeline imports it): it imports
 import torch
 
 
-def generate_texts(model, tokenizer, prompts: list[str], max_new_tokens: int, batch_size: int = 4,
-                   **generate_kwargs) -> list[str]:
-    """Completions of `prompts` (left-padded batches; greedy unless `generate_kwargs` say otherwise);
-    only the new text, stripped. `tokenizer` may be an `ECMCProcessor` (its LLM tokenizer is used)."""
+def left_padded_batches(model, tokenizer, prompts: list[str], batch_size: int):
+    """(LLM tokenizer, encoded batch on the model's device) for `prompts`, left-padded so every
+    prompt ends at the last position; the tokenizer's padding side is restored afterwards.
+    `tokenizer` may be an `ECMCProcessor` (its LLM tokenizer is used)."""
     tok = getattr(tokenizer, "tokenizer", None) or tokenizer
     side = tok.padding_side
     if tok.pad_token_id is None:
         tok.pad_token = tok.eos_token
     tok.padding_side = "left"
     device = next(model.parameters()).device
-    out = []
     try:
         for i in range(0, len(prompts), batch_size):
             enc = tok(prompts[i: i + batch_size], return_tensors="pt", padding=True, add_special_tokens=False)
-            enc = {k: v.to(device) for k, v in enc.items()}
-            with torch.no_grad():
-                ids = model.generate(**enc, **{"max_new_tokens": max_new_tokens, "do_sample": False,
-                                               "pad_token_id": tok.pad_token_id, **generate_kwargs})
-            out += [t.strip() for t in tok.batch_decode(ids[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)]
+            yield tok, {k: v.to(device) for k, v in enc.items()}
     finally:
         tok.padding_side = side
+
+
+def generate_texts(model, tokenizer, prompts: list[str], max_new_tokens: int, batch_size: int = 4,
+                   **generate_kwargs) -> list[str]:
+    """Completions of `prompts` (left-padded batches; greedy unless `generate_kwargs` say otherwise);
+    only the new text, stripped. `tokenizer` may be an `ECMCProcessor` (its LLM tokenizer is used)."""
+    out = []
+    for tok, enc in left_padded_batches(model, tokenizer, prompts, batch_size):
+        with torch.no_grad():
+            ids = model.generate(**enc, **{"max_new_tokens": max_new_tokens, "do_sample": False,
+                                           "pad_token_id": tok.pad_token_id, **generate_kwargs})
+        out += [t.strip() for t in tok.batch_decode(ids[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)]
     return out
 
 
-__all__ = ["generate_texts"]
+__all__ = ["generate_texts", "left_padded_batches"]

@@ -59,8 +59,9 @@ def _components(model) -> list[tuple[str, str]]:
     for modality, name in (("video", "video_config"), ("audio", "audio_config"), ("text", "text_encoder_config")):
         if modality in config.modalities:
             sub = getattr(config, name)
-            rows.append((f"{modality} encoder (frozen)",
-                         f"{sub.model_type}, {sub.num_hidden_layers} layers, hidden {sub.hidden_size}"))
+            layers = getattr(sub, "num_hidden_layers", None)
+            shape = f"{layers} layers, hidden {sub.hidden_size}" if layers else f"fixed front end, {sub.hidden_size} features"
+            rows.append((f"{modality} encoder (frozen)", f"{sub.model_type}, {shape}"))
     q = config.qformer_config
     rows.append(("BridgeNet", f"2 streams × {len(config.modalities)} modalities of `Blip2QFormerModel`: "
                               f"{q.num_hidden_layers} layers, hidden {q.hidden_size}, cross-attention every "

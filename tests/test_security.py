@@ -213,7 +213,7 @@ def test_a_full_run_logs_no_transcript_or_caption(tmp_path, tiny_checkpoint):
 
 # ----------------------------------------------------------------------------- (c) code inside checkpoints
 CHECKPOINT_IMPORTS = {"transformers", "torch", "numpy", "decord", "torchaudio"}
-TRAVELLING = {"configuration_ecmc.py", "modeling_ecmc.py", "losses_ecmc.py", "processing_ecmc.py", "prompts_ecmc.py",
+TRAVELLING = {"configuration_ecmc.py", "modeling_ecmc.py", "frontends_ecmc.py", "losses_ecmc.py", "processing_ecmc.py", "prompts_ecmc.py",
               "media_ecmc.py"}
 
 

@@ -132,8 +132,21 @@ class ECMCPixelFrontEnd(ECMCFrontEndPreTrainedModel):
         return ECMCFrontEndOutput(last_hidden_state=states.to(pixel_values.dtype))
 
 
-# `exist_ok`: a checkpoint's own copy of this file (trust_remote_code) registers them again.
-AutoModel.register(ECMCLogMelConfig, ECMCLogMelFrontEnd, exist_ok=True)
-AutoModel.register(ECMCPixelConfig, ECMCPixelFrontEnd, exist_ok=True)
+FRONT_ENDS = {front_end.config_class.model_type: front_end for front_end in (ECMCLogMelFrontEnd, ECMCPixelFrontEnd)}
 
-__all__ = ["ECMCFrontEndOutput", "ECMCLogMelFrontEnd", "ECMCPixelFrontEnd", "mel_filterbank"]
+
+def build_encoder(config):
+    """The frozen encoder a sub-config describes: one of our front ends, or any `AutoModel`.
+
+    Chosen by `model_type`, not through the AutoModel registry: with trust_remote_code the config
+    classes and this module come from separately loaded copies of the code, whose classes differ."""
+    front_end = FRONT_ENDS.get(config.model_type)
+    return front_end(config) if front_end is not None else AutoModel.from_config(config)
+
+
+# For users' `AutoModel.from_config(ECMCLogMelConfig())`; `exist_ok`: a checkpoint's own copy of
+# this file (trust_remote_code) registers them again.
+for _front_end in FRONT_ENDS.values():
+    AutoModel.register(_front_end.config_class, _front_end, exist_ok=True)
+
+__all__ = ["ECMCFrontEndOutput", "ECMCLogMelFrontEnd", "ECMCPixelFrontEnd", "FRONT_ENDS", "build_encoder", "mel_filterbank"]

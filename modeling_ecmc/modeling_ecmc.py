@@ -15,12 +15,11 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
-from transformers import AutoModel, AutoModelForCausalLM, Blip2QFormerModel, GenerationMixin, PreTrainedModel
+from transformers import AutoModelForCausalLM, Blip2QFormerModel, GenerationMixin, PreTrainedModel
 from transformers.utils import ModelOutput
 
-# Importing the front ends registers them with AutoModel (and makes save_pretrained copy their file).
-from .frontends_ecmc import ECMCLogMelFrontEnd, ECMCPixelFrontEnd  # noqa: F401
 from .configuration_ecmc import MODALITIES, STREAMS, ECMCConfig
+from .frontends_ecmc import build_encoder
 from .losses_ecmc import cognition_contrastive_loss, emotion_contrastive_loss
 
 # Per-modality keyword names: raw encoder inputs, and precomputed features with their frame mask.
@@ -188,7 +187,7 @@ class ECMCModel(ECMCPreTrainedModel):
 
     def __init__(self, config: ECMCConfig):
         super().__init__(config)
-        self.encoders = nn.ModuleDict({m: AutoModel.from_config(config.encoder_config(m)) for m in config.modalities})
+        self.encoders = nn.ModuleDict({m: build_encoder(config.encoder_config(m)) for m in config.modalities})
         self.bridge = nn.ModuleDict({s: ECMCBridgeStream(config) for s in STREAMS})
         self.post_init()
 

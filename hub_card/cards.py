@@ -67,8 +67,10 @@ def _components(model) -> list[tuple[str, str]]:
                               f"{q.num_hidden_layers} layers, hidden {q.hidden_size}, cross-attention every "
                               f"{q.cross_attention_frequency} layer(s); d_e = {config.bridge_hidden_size}"))
     t = config.text_config
-    rows.append(("language model (frozen)", f"{t.model_type}, {t.num_hidden_layers} layers, hidden {t.hidden_size}, "
-                                            f"vocabulary {t.vocab_size}"))
+    lora = getattr(config, "decoder_lora", None)  # written by train.py when stage 2 merged a LoRA
+    role = f"language model (LoRA r={lora['r']} on {', '.join(lora['target_modules'])} merged in stage 2)" if lora \
+        else "language model (frozen)"
+    rows.append((role, f"{t.model_type}, {t.num_hidden_layers} layers, hidden {t.hidden_size}, vocabulary {t.vocab_size}"))
     return rows
 
 

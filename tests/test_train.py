@@ -207,3 +207,12 @@ def test_stage2_lora_trains_the_llm_and_saves_a_plain_checkpoint(tmp_path, tiny_
     after = ECMCForConditionalGeneration.from_pretrained(final).language_model.state_dict()
     changed = {k for k in before if not before[k].equal(after[k])}
     assert changed and all(k.endswith(("q_proj.weight", "v_proj.weight")) for k in changed), sorted(changed)[:5]
+    # the config says the decoder is no longer the pretrained one; the model card shows it
+    from types import SimpleNamespace
+
+    from hub_card.cards import _components
+
+    config = ECMCForConditionalGeneration.from_pretrained(final).config
+    assert config.decoder_lora == {"r": 2, "alpha": 4, "target_modules": ["q_proj", "v_proj"]}
+    assert any(role.startswith("language model (LoRA r=2 on q_proj, v_proj") for role, _ in
+               _components(SimpleNamespace(config=config)))

@@ -71,30 +71,43 @@ def resolve_llm(choice: str, model, processor):
     return (*load_causal_lm(choice), choice)
 
 
-def text_baseline_row(model, processor, eval_cfg, rows, references, language):
-    """(row name, metrics) of the text-only LLM baseline, or None when `evaluate.text_baseline` is null."""
+def llm_resolver(model, processor):
+    """`resolve_llm` that loads each choice once per evaluation (the text baseline, the profiles and
+    the detection questions often name the same LLM)."""
+    loaded = {}
+
+    def resolve(choice: str):
+        if choice not in loaded:
+            loaded[choice] = resolve_llm(choice, model, processor)
+        return loaded[choice]
+
+    return resolve
+
+
+def text_baseline_row(llm_choice, eval_cfg, rows, references, language):
+    """(row name, metrics) of the text-only LLM baseline, or None when `evaluate.text_baseline` is null.
+    `llm_choice`: choice -> (llm, tokenizer, name), e.g. `llm_resolver(model, processor)`."""
     from .caption_metrics import compute_caption_metrics
     from .text_baseline import text_baseline_captions
 
     if not eval_cfg["text_baseline"]:
         return None
-    llm, tokenizer, name = resolve_llm(eval_cfg["text_baseline"], model, processor)
+    llm, tokenizer, name = llm_choice(eval_cfg["text_baseline"])
     captions = text_baseline_captions(llm, tokenizer, rows["transcript"], language, eval_cfg["max_new_tokens"],
                                       eval_cfg["batch_size"])
     return f"Text-only LLM ({name}, transcript only)", compute_caption_metrics(captions, references, language=language)
 
 
-def detection_section(model, processor, rows, captions, language, llm_choice="decoder"):
-    """Tables 3-4 layout on this split's subjects: the LLM of `evaluate.llm` writes the profiles and
-    answers depression / anxiety from the transcript alone, with a profile of ECMC's captions, and with
-    a profile of the reference captions."""
+def detection_section(llm, tokenizer, name, rows, captions, language):
+    """Tables 3-4 layout on this split's subjects: `llm` (the one `evaluate.llm` names) writes the
+    profiles and answers depression / anxiety from the transcript alone, with a profile of ECMC's
+    captions, and with a profile of the reference captions."""
     from processing_ecmc.prompts_ecmc import format_caption
 
     from .detection import detection_markdown, detection_table, run_detection, subjects_from_rows, write_profiles
 
     subjects = subjects_from_rows(rows, captions)
     references = subjects_from_rows(rows, [format_caption(r["emotion_caption"], r["cognition_caption"]) for r in rows])
-    llm, tokenizer, name = resolve_llm(llm_choice, model, processor)
     profiles = {
         "ECMC profile": write_profiles(llm, tokenizer, {s["subject_id"]: s["captions"] for s in subjects}, language, 160),
         "Reference-caption profile": write_profiles(llm, tokenizer, {s["subject_id"]: s["captions"] for s in references},
@@ -190,7 +203,8 @@ def evaluate(checkpoint, cfg, output=None, split="test", profile_subjects=1):
                                          train_labels=train["emotion_label"]),
            "h_c / cognition (exact match)": knn_accuracy(h_c, rows["cognition_labels"], train_embeddings=train_h_c,
                                                          train_labels=train["cognition_labels"])}
-    text_row = text_baseline_row(model, processor, eval_cfg, rows, references, language)
+    llm_choice = llm_resolver(model, processor)
+    text_row = text_baseline_row(llm_choice, eval_cfg, rows, references, language)
     if text_row:
         metrics[text_row[0]] = text_row[1]
     figures = [
@@ -202,15 +216,13 @@ def evaluate(checkpoint, cfg, output=None, split="test", profile_subjects=1):
     ]
     detection = None
     if eval_cfg["detection"]:  # writes every subject's profile on the way
-        detection, profiles, detection_md = detection_section(model, processor, rows, captions, language,
-                                                              eval_cfg["llm"])
+        detection, profiles, detection_md = detection_section(*llm_choice(eval_cfg["llm"]), rows, captions, language)
     else:
         by_subject = collections.defaultdict(list)
         for row, caption in zip(rows, captions):
             by_subject[row["subject_id"]].append(caption)
         chosen = dict(list(by_subject.items())[:profile_subjects])
-        llm, tokenizer, _ = resolve_llm(eval_cfg["llm"], model, processor)
-        profiles = write_profiles(llm, tokenizer, chosen, language, max_new_tokens=160)
+        profiles = write_profiles(*llm_choice(eval_cfg["llm"])[:2], chosen, language, max_new_tokens=160) if chosen else {}
     write_text(output / "profiles.json", json.dumps(profiles, ensure_ascii=False, indent=1))
 
     sections = [

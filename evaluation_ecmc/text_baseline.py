@@ -5,9 +5,10 @@ the same metrics as ECMC score it.
     python -m evaluation_ecmc.text_baseline --dataset outputs/ecmc-synth-dataset --split test \\
         [--model ID_OR_PATH [--gguf-file FILE]] --output outputs/text-baseline
 
-Default model: SmolLM2-135M-Instruct (offline, the same weights as the offline default's frozen
-decoder). `run_evaluation` adds this row beside ECMC using the checkpoint's own decoder
-(`evaluate.text_baseline: decoder`): the same LLM, without the BridgeNet. The prompt is
+Default model: SmolLM2-135M-Instruct (offline, the weights the offline default's decoder starts
+from). `run_evaluation` adds this row beside ECMC with the LLM `evaluate.text_baseline` names:
+`decoder` (the checkpoint's own LLM, without the BridgeNet), `default` (SmolLM2 as shipped; the
+demo's choice, since its stage 2 merges a LoRA into the decoder) or a hub id / folder. The prompt is
 `prompts_ecmc`'s "text_baseline"; the answer is split into its emotion and cognition parts with the
 caption parser, so a model that ignores the format scores what it wrote as the emotion part.
 Captions go to `captions.jsonl`, never to the log.

@@ -9,6 +9,7 @@ alike. Their configs are in `configuration_ecmc.py`.
 This file travels inside saved checkpoints: it imports only torch, transformers and its siblings.
 """
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -26,6 +27,7 @@ class ECMCFrontEndOutput(ModelOutput):
     attention_mask: torch.LongTensor | None = None  # (batch, frames): which output frames hold signal
 
 
+@functools.lru_cache(maxsize=8)  # the same few settings every call: built once, never modified
 def mel_filterbank(n_freqs: int, n_mels: int, sampling_rate: int, f_min: float, f_max: float) -> torch.Tensor:
     """(n_freqs, n_mels) triangular filters on the HTK mel scale, as `torchaudio.functional.melscale_fbanks`."""
     def hz_to_mel(hz):
@@ -45,7 +47,6 @@ class ECMCFrontEndPreTrainedModel(PreTrainedModel):
     """Shared plumbing: nothing to initialise, nothing to train."""
 
     base_model_prefix = "front_end"
-    _supports_sdpa = True
 
     def _init_weights(self, module):
         pass

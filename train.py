@@ -18,6 +18,7 @@ import argparse
 import json
 import logging
 import os
+import warnings
 from pathlib import Path
 
 import torch
@@ -142,10 +143,12 @@ def apply_stage_options(model, cfg, stage: int):
         from peft import LoraConfig, get_peft_model
 
         lora = dict(s["lora"])
-        model.language_model = get_peft_model(model.language_model, LoraConfig(
-            r=lora.get("r", 8), lora_alpha=lora.get("alpha", 16), lora_dropout=lora.get("dropout", 0.0),
-            target_modules=lora.get("target_modules", ["q_proj", "v_proj"]),
-        ))
+        with warnings.catch_warnings():  # peft 0.21 still asks transformers for a deprecated property
+            warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
+            model.language_model = get_peft_model(model.language_model, LoraConfig(
+                r=lora.get("r", 8), lora_alpha=lora.get("alpha", 16), lora_dropout=lora.get("dropout", 0.0),
+                target_modules=lora.get("target_modules", ["q_proj", "v_proj"]),
+            ))
     for option, trainable in (("unfreeze", True), ("freeze", False)):
         for prefix in s.get(option, []):
             matched = [p for n, p in model.named_parameters() if n.startswith(prefix)]

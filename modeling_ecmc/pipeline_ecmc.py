@@ -16,8 +16,10 @@ with `max_new_tokens` 128 for captions and 256 for profiles unless `max_new_toke
 `generate_kwargs=` say otherwise.
 
 One inference path: `ECMCProcessor` -> `model.generate` -> `processor.post_process_caption`, as in
-evaluation. Profiles are written by the checkpoint's own frozen LLM (`model.language_model`) from
-`processor.profile_prompt`, as `evaluation_ecmc.detection.write_profiles` does. Nothing here logs
+evaluation. Profiles are written from `processor.profile_prompt` by the checkpoint's own LLM
+(`model.language_model`), or by `profile_model=` (with `profile_tokenizer=` when its tokenizer is not
+the checkpoint's): pass the untouched LLM for a checkpoint whose stage 2 merged a LoRA into the
+decoder (`config.decoder_lora`), which answers every prompt with a caption. Nothing here logs
 transcripts, captions or profiles.
 
 This file travels inside saved checkpoints (`ECMCForConditionalGeneration.save_pretrained` copies it
@@ -29,8 +31,11 @@ from collections.abc import Sized
 from transformers import AutoModelForCausalLM, Pipeline
 from transformers.pipelines import PIPELINE_REGISTRY
 from transformers.pipelines.pt_utils import PipelineDataset, PipelineIterator
+from transformers.utils import logging
 
 from .generation_ecmc import generate_texts
+
+logger = logging.get_logger(__name__)
 
 PIPELINE_TASK = "ecmc-captioning"
 UTTERANCE_KEYS = ("video", "audio", "start", "end", "transcript", "language")
@@ -52,6 +57,12 @@ class ECMCCaptioningPipeline(Pipeline):
     _load_feature_extractor = False
     _load_image_processor = False
     _load_video_processor = False
+
+    def __init__(self, *args, profile_model=None, profile_tokenizer=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        # the LLM (and its tokenizer) that writes profiles; public attributes, may be replaced later
+        self.profile_model = profile_model if profile_model is not None else self.model.language_model
+        self.profile_tokenizer = profile_tokenizer or self.processor.tokenizer
 
     def _sanitize_parameters(self, max_new_tokens=None, generate_kwargs=None, language=None, **unknown):
         if unknown:
@@ -127,9 +138,12 @@ class ECMCCaptioningPipeline(Pipeline):
         return [{"emotion": c["emotion"], "cognition": c["cognition"], "caption": c["caption"]} for c in captions]
 
     def _profiles(self, items, language, settings) -> list[dict]:
-        prompts = [self.processor.profile_prompt(x["captions"], language) for x in items]
+        if self.profile_model is self.model.language_model and getattr(self.model.config, "decoder_lora", None):
+            logger.warning_once("this checkpoint's decoder carries a LoRA merged in stage 2 and answers with captions: "
+                                "pass profile_model= (e.g. the untouched LLM) for profiles")
+        prompts = [self.processor.profile_prompt(x["captions"], language, self.profile_tokenizer) for x in items]
         max_new_tokens = settings.pop("max_new_tokens")
-        texts = generate_texts(self.model.language_model, self.processor.tokenizer, prompts, max_new_tokens,
+        texts = generate_texts(self.profile_model, self.profile_tokenizer, prompts, max_new_tokens,
                                batch_size=len(prompts), **settings)
         return [{"profile": text} for text in texts]
 

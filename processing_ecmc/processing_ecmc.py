@@ -246,10 +246,11 @@ class ECMCProcessor(ProcessorMixin):
         texts = self.tokenizer.batch_decode(generated_ids, skip_special_tokens=True)
         return [{"caption": text.strip(), **split_caption(text)} for text in texts]
 
-    def profile_prompt(self, captions: list[str], language: str | None = None) -> str:
-        """Eq. 4: the chat-formatted instruction that turns one subject's captions into a profile."""
+    def profile_prompt(self, captions: list[str], language: str | None = None, tokenizer=None) -> str:
+        """Eq. 4: the chat-formatted instruction that turns one subject's captions into a profile
+        (in `tokenizer`'s chat template when another LLM writes the profile)."""
         listed = "\n".join(f"{i + 1}. {c}" for i, c in enumerate(captions))
-        return self._chat(get_prompt("profile", language or self.language, captions=listed))
+        return self._chat(get_prompt("profile", language or self.language, captions=listed), tokenizer)
 
     def detection_prompt(self, transcript: str, disorder: str, profile: str | None = None,
                          language: str | None = None) -> str:
@@ -258,9 +259,10 @@ class ECMCProcessor(ProcessorMixin):
         block = get_prompt("profile_block", language, profile=profile) if profile else ""
         return self._chat(get_prompt("detection", language, profile_block=block, transcript=transcript, disorder=disorder))
 
-    def _chat(self, content: str) -> str:
-        if self.tokenizer.chat_template:
-            return self.tokenizer.apply_chat_template(
+    def _chat(self, content: str, tokenizer=None) -> str:
+        tokenizer = tokenizer or self.tokenizer
+        if tokenizer.chat_template:
+            return tokenizer.apply_chat_template(
                 [{"role": "user", "content": content}], tokenize=False, add_generation_prompt=True
             )
         return content + "\n"

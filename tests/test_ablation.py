@@ -36,4 +36,6 @@ def test_ablation_table(tmp_path, tiny_checkpoint, tiny_synth_dataset):
     assert (stage1 / "best" / "ecmc_complete.json").exists() and not (stage1 / "log_history.json").exists()
     table = (out / "ablation.md").read_text()
     assert "F.BERT" in table and table.count("\n| ") >= 4
+    assert "| emotion read-back | cognition exact | k-NN h_e | k-NN h_c |" in table.splitlines()[4]
+    assert all(0 <= r["cognition_exact"] <= 1 and 0 <= r["knn_h_c"] <= 1 for r in rows)
     assert json.loads((out / "ablation.json").read_text()) == rows

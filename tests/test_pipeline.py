@@ -192,3 +192,35 @@ def test_example_notebook_runs(offline_checkpoint, synth_dir, tmp_path, monkeypa
     assert "ecmc-captioning ECMCCaptioningPipeline" in printed[1]
     assert printed[2].strip() and printed[4].strip()  # a caption, a profile
     assert "MediaError - no-such-session.mp4: file not found" in printed[5]
+
+
+def test_profile_model_writes_the_profiles(tiny_checkpoint, caplog):
+    """`profile_model=`: another LLM writes the profiles (e.g. the untouched LLM when stage 2 merged a
+    LoRA into the decoder); without it such a checkpoint warns that its decoder answers with captions."""
+    import copy
+
+    import torch
+    from transformers import pipeline
+
+    from modeling_ecmc import ECMCForConditionalGeneration
+    from modeling_ecmc.generation_ecmc import generate_texts
+    from processing_ecmc.processing_ecmc import ECMCProcessor
+
+    model, processor = ECMCForConditionalGeneration.from_pretrained(tiny_checkpoint), ECMCProcessor.from_pretrained(tiny_checkpoint)
+    other = copy.deepcopy(model.language_model)
+    with torch.no_grad():
+        for p in other.parameters():
+            p.add_(torch.randn_like(p), alpha=0.5)
+    captions = [format_caption("A flat voice: negative emotion.", "No obvious cognitive impairment.")]
+    prompt = [processor.profile_prompt(captions)]
+    expected = generate_texts(other, processor.tokenizer, prompt, 16, 1)[0]
+    assert expected != generate_texts(model.language_model, processor.tokenizer, prompt, 16, 1)[0]
+
+    pipe = pipeline("ecmc-captioning", model=model, processor=processor, profile_model=other)
+    assert pipe({"captions": captions}, max_new_tokens=16)["profile"] == expected
+
+    model.config.decoder_lora = {"r": 8, "alpha": 16, "target_modules": ["q_proj", "v_proj"]}
+    own = pipeline("ecmc-captioning", model=model, processor=processor)
+    with caplog.at_level("WARNING"):
+        own({"captions": captions}, max_new_tokens=4)
+    assert "pass profile_model=" in caplog.text

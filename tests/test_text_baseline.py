@@ -36,7 +36,7 @@ def test_resolve_llm_choices(tiny_checkpoint):
     from modeling_ecmc import ECMCForConditionalGeneration
     from processing_ecmc.processing_ecmc import ECMCProcessor
 
-    from evaluation_ecmc.run_evaluation import resolve_llm
+    from evaluation_ecmc.detection import resolve_llm
 
     model = ECMCForConditionalGeneration.from_pretrained(tiny_checkpoint)
     processor = ECMCProcessor.from_pretrained(tiny_checkpoint)
@@ -45,3 +45,7 @@ def test_resolve_llm_choices(tiny_checkpoint):
     llm, tokenizer, name = resolve_llm("default", model, processor)
     assert name == "SmolLM2-135M-Instruct" and llm is not model.language_model
     assert llm.config.hidden_size == 576 and tokenizer.vocab_size == 49152  # the real SmolLM2, not the tiny decoder
+    # "auto": the checkpoint's decoder, unless stage 2 merged a LoRA into it
+    assert resolve_llm("auto", model, processor)[0] is model.language_model
+    model.config.decoder_lora = {"r": 8, "alpha": 16, "target_modules": ["q_proj", "v_proj"]}
+    assert resolve_llm("auto", model, processor)[2] == "SmolLM2-135M-Instruct"

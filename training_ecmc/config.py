@@ -67,11 +67,11 @@ DEFAULTS = {
         "num_examples": 4,  # captions shown in the report (never logged)
         "profile_subjects": 1,
         # the text-only LLM row beside ECMC: "decoder" (the checkpoint's own LLM, transcript only),
-        # "default" (SmolLM2-135M-Instruct as shipped), a causal LM hub id / local folder, or null to skip
-        "text_baseline": "decoder",
-        # the LLM that writes profiles and answers the detection questions: the same choices (not null);
-        # "default" when stage 2 changed the decoder (LoRA), so profiles come from the untouched LLM
-        "llm": "decoder",
+        # "default" (SmolLM2-135M-Instruct as shipped), "auto" ("default" if stage 2 merged a LoRA into
+        # the decoder, else "decoder"), a causal LM hub id / local folder, or null to skip
+        "text_baseline": "auto",
+        # the LLM that writes profiles and answers the detection questions: the same choices (not null)
+        "llm": "auto",
         "detection": True,  # depression / anxiety with and without profiles (Tables 3-4 layout)
     },
 }

@@ -14,14 +14,24 @@ Captions, transcripts and profiles go to files only, never to the log.
 
 import argparse
 import collections
+import contextlib
 import json
 import logging
 import os
+import time
 from pathlib import Path
 
 import torch
 
 logger = logging.getLogger("ecmc.evaluate")
+
+
+@contextlib.contextmanager
+def timed(step: str):
+    """Log how long one step of the evaluation took (the report's steps differ by minutes on a CPU)."""
+    start = time.perf_counter()
+    yield
+    logger.info("%s: %.0f s", step, time.perf_counter() - start)
 
 
 def bridge_batches(model, dataset, batch_size, desc=None):
@@ -172,17 +182,20 @@ def evaluate(checkpoint, cfg, output=None, split="test", profile_subjects=1):
     rows = dsd[split]
     language = rows[0]["language"] or "en"
     dataset = cached_dataset(model, processor, rows, cfg["data"]["cache_dir"], cfg["data"]["cache_batch_size"])
-    captions, h_e, h_c = caption_split(model, processor, dataset, eval_cfg["batch_size"], eval_cfg["max_new_tokens"], language)
+    with timed(f"captions of {len(rows)} utterances"):
+        captions, h_e, h_c = caption_split(model, processor, dataset, eval_cfg["batch_size"], eval_cfg["max_new_tokens"],
+                                           language)
     references = [format_caption(r["emotion_caption"], r["cognition_caption"]) for r in rows]
     write_text(output / "captions.jsonl", "".join(  # sensitive: a file, never the log
         json.dumps({"utterance_id": row["utterance_id"], "caption": caption}, ensure_ascii=False) + "\n"
         for row, caption in zip(rows, captions)))
 
     baseline = most_frequent_caption(dsd["train"])
-    metrics = {
-        "ECMC (ours)": compute_caption_metrics(captions, references, language=language),
-        "Most frequent training caption": compute_caption_metrics([baseline] * len(rows), references, language=language),
-    }
+    with timed("caption metrics"):
+        metrics = {
+            "ECMC (ours)": compute_caption_metrics(captions, references, language=language),
+            "Most frequent training caption": compute_caption_metrics([baseline] * len(rows), references, language=language),
+        }
     train = dsd["train"]
     readback = readback_scores(captions, rows["emotion_label"], rows["cognition_labels"], language,
                                train["emotion_label"], train["cognition_labels"])
@@ -193,7 +206,8 @@ def evaluate(checkpoint, cfg, output=None, split="test", profile_subjects=1):
            "h_c / cognition (exact match)": knn_accuracy(h_c, rows["cognition_labels"], train_embeddings=train_h_c,
                                                          train_labels=train["cognition_labels"])}
     llm_choice = llm_resolver(model, processor)
-    text_row = text_baseline_row(llm_choice, eval_cfg, rows, references, language)
+    with timed("text-only LLM baseline"):
+        text_row = text_baseline_row(llm_choice, eval_cfg, rows, references, language)
     if text_row:
         metrics[text_row[0]] = text_row[1]
     figures = [
@@ -205,13 +219,15 @@ def evaluate(checkpoint, cfg, output=None, split="test", profile_subjects=1):
     ]
     detection = None
     if eval_cfg["detection"]:  # writes every subject's profile on the way
-        detection, profiles, detection_md = detection_section(*llm_choice(eval_cfg["llm"]), rows, captions, language)
+        with timed("profiles and detection"):
+            detection, profiles, detection_md = detection_section(*llm_choice(eval_cfg["llm"]), rows, captions, language)
     else:
         by_subject = collections.defaultdict(list)
         for row, caption in zip(rows, captions):
             by_subject[row["subject_id"]].append(caption)
         chosen = dict(list(by_subject.items())[:profile_subjects])
-        profiles = write_profiles(*llm_choice(eval_cfg["llm"])[:2], chosen, language, max_new_tokens=160) if chosen else {}
+        with timed(f"{len(chosen)} profile(s)"):
+            profiles = write_profiles(*llm_choice(eval_cfg["llm"])[:2], chosen, language, max_new_tokens=160) if chosen else {}
     write_text(output / "profiles.json", json.dumps(profiles, ensure_ascii=False, indent=1))
 
     sections = [

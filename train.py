@@ -99,6 +99,11 @@ def cached_splits(cfg, model, processor, dsd) -> dict:
 
 
 # ----- one stage ----------------------------------------------------------------------------
+def stage_seed(cfg, stage: int) -> int:
+    seed = cfg[f"stage{stage}"]["seed"]
+    return cfg["seed"] if seed is None else seed
+
+
 def training_arguments(cfg, stage: int, output_dir: Path) -> TrainingArguments:
     s, t = cfg[f"stage{stage}"], cfg["training"]
     return TrainingArguments(
@@ -120,8 +125,8 @@ def training_arguments(cfg, stage: int, output_dir: Path) -> TrainingArguments:
         remove_unused_columns=False,
         logging_steps=t["logging_steps"],
         save_total_limit=t["save_total_limit"],
-        seed=cfg["seed"],
-        data_seed=cfg["seed"],
+        seed=stage_seed(cfg, stage),
+        data_seed=stage_seed(cfg, stage),
         bf16=t["precision"] == "bf16",
         fp16=t["precision"] == "fp16",
         activation_checkpointing=t["gradient_checkpointing"],
@@ -156,6 +161,9 @@ def apply_stage_options(model, cfg, stage: int):
                 raise ConfigError(f"stage{stage}.{option}: no parameter starts with {prefix!r}")
             for p in matched:
                 p.requires_grad_(trainable)
+    for prefix in s["learning_rates"]:
+        if not any(n.startswith(prefix) and p.requires_grad for n, p in model.named_parameters()):
+            raise ConfigError(f"stage{stage}.learning_rates: no trainable parameter starts with {prefix!r}")
 
 
 def finish_lora(model):
@@ -171,12 +179,15 @@ def finish_lora(model):
 def run_stage(stage: int, cfg, model, processor, splits: dict, dsd, resume: bool):
     stage_dir = Path(cfg["output_dir"]) / f"stage{stage}"
     best = stage_dir / "best"
+    # seeded here, not only at start-up: stage 2 alone (--stage 2) then repeats the full run's stage 2
+    set_seed(stage_seed(cfg, stage))
     apply_stage_options(model, cfg, stage)
     s = cfg[f"stage{stage}"]
     sampler = None
     if s["balanced_sampler"]:
         train = dsd["train"]
-        sampler = ContrastiveBatchSampler(train["emotion_label"], train["cognition_labels"], s["batch_size"], seed=cfg["seed"])
+        sampler = ContrastiveBatchSampler(train["emotion_label"], train["cognition_labels"], s["batch_size"],
+                                          seed=stage_seed(cfg, stage))
     trainer = ECMCTrainer(
         model=model,
         args=training_arguments(cfg, stage, stage_dir),
@@ -187,6 +198,7 @@ def run_stage(stage: int, cfg, model, processor, splits: dict, dsd, resume: bool
         stage=stage,
         contrastive_sampler=sampler,
         contrastive_weight=s.get("contrastive_weight", 0.0),
+        learning_rates=s["learning_rates"],
     )
     checkpoint = last_complete_checkpoint(stage_dir) if resume else None
     if checkpoint:

@@ -191,9 +191,38 @@ def test_freeze_and_unfreeze_options():
         train.apply_stage_options(model, load_config(None, ["stage2.freeze=[nothing.here]"]), 2)
 
 
+def test_learning_rates_per_parameter_prefix(tmp_path):
+    """stage2.learning_rates: parameters under a prefix get their own rate in the Trainer's optimizer;
+    a prefix that names no trainable parameter, or a rate that is not a positive number, is an error."""
+    from transformers import TrainingArguments
+
+    from modeling_ecmc import ECMCForConditionalGeneration
+    from modeling_ecmc.presets import tiny_config
+    from training_ecmc.trainer import ECMCTrainer
+
+    model = ECMCForConditionalGeneration(tiny_config())
+    cfg = load_config(None, ['stage2.learning_rates={"language_projections": "1e-2", "model.bridge.emotion": 2e-3}'])
+    assert cfg["stage2"]["learning_rates"] == {"language_projections": 1e-2, "model.bridge.emotion": 2e-3}
+    train.apply_stage_options(model, cfg, 2)
+    trainer = ECMCTrainer(model=model, args=TrainingArguments(str(tmp_path), learning_rate=1e-4, report_to=[]),
+                          stage=2, learning_rates=cfg["stage2"]["learning_rates"])
+    optimizer = trainer.create_optimizer()
+    lr_of = {id(p): group["lr"] for group in optimizer.param_groups for p in group["params"]}
+    for name, p in model.named_parameters():
+        if p.requires_grad:
+            expected = 1e-2 if name.startswith("language_projections") else 2e-3 if name.startswith(
+                "model.bridge.emotion") else 1e-4
+            assert lr_of[id(p)] == expected, name
+    assert len(lr_of) == sum(p.requires_grad for p in model.parameters())
+    with pytest.raises(ConfigError, match="no trainable parameter starts with 'language_model'"):
+        train.apply_stage_options(model, load_config(None, ['stage2.learning_rates={"language_model": 1e-3}']), 2)
+    with pytest.raises(ConfigError, match="stage2.learning_rates.x must be > 0"):
+        load_config(None, ['stage2.learning_rates={"x": -1}'])
+
+
 def test_stage2_lora_trains_the_llm_and_saves_a_plain_checkpoint(tmp_path, tiny_checkpoint, tiny_synth_dataset):
     """stage2.lora (peft, off by default): the LoRA weights train and are merged into the decoder, so
-    the saved checkpoint is a plain ECMC model that loads without peft."""
+    the saved checkpoint is a plain ECMC model that loads without peft; stage 2 alone repeats it."""
     from safetensors import safe_open
 
     from modeling_ecmc import ECMCForConditionalGeneration
@@ -203,6 +232,14 @@ def test_stage2_lora_trains_the_llm_and_saves_a_plain_checkpoint(tmp_path, tiny_
     final, histories = train.run(cfg, stages=(1, 2))
     with safe_open(str(final / "model.safetensors"), "pt") as f:
         assert not [k for k in f.keys() if "lora" in k]
+    # each stage is seeded where it starts: stage 2 alone from the stage-1 best repeats the full run's
+    # stage 2 (LoRA initialisation included)
+    import shutil
+
+    alone = dict(cfg, output_dir=str(tmp_path / "alone"))
+    shutil.copytree(tmp_path / "out" / "stage1" / "best", tmp_path / "alone" / "stage1" / "best")
+    _, alone_histories = train.run(alone, stages=(2,))
+    assert train_losses(alone_histories[2]) == train_losses(histories[2])
     before = ECMCForConditionalGeneration.from_pretrained(tiny_checkpoint).language_model.state_dict()
     after = ECMCForConditionalGeneration.from_pretrained(final).language_model.state_dict()
     changed = {k for k in before if not before[k].equal(after[k])}

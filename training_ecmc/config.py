@@ -35,6 +35,8 @@ DEFAULTS = {
         "balanced_sampler": True,
         "early_stopping_patience": 5,
         "eval_every_epochs": 1,
+        "learning_rates": {},  # parameter-name prefix -> its own learning rate, e.g. {model.bridge.emotion.heads: 3e-3}
+        "seed": None,  # this stage's seed (data order, dropout, LoRA init); null: the top-level seed
     },
     "stage2": {
         "epochs": 2,
@@ -51,6 +53,8 @@ DEFAULTS = {
         "lora": None,  # e.g. {r: 8, alpha: 16, target_modules: [q_proj, v_proj]}: peft LoRA on the LLM
         "unfreeze": [],  # extra parameter-name prefixes to train, e.g. [language_model.lm_head]
         "freeze": [],  # parameter-name prefixes to keep frozen, e.g. [model.bridge.emotion.qformers]
+        "learning_rates": {},  # parameter-name prefix -> its own learning rate, e.g. {language_model: 1e-3}
+        "seed": None,  # this stage's seed (data order, dropout, LoRA init); null: the top-level seed
     },
     "training": {
         "precision": "fp32",  # fp32 | bf16 | fp16
@@ -92,9 +96,11 @@ CHOICES = {
 }
 FREE_FORM_TYPES = {  # keys whose default is None: the type a value must have
     "model.checkpoint": str, "data.synth_preset": str, "training.deepspeed": str, "stage2.lora": dict,
+    "stage1.seed": int, "stage2.seed": int,
 }
 NULLABLE = ("data.synth_preset", "evaluate.text_baseline")  # keys with a non-null default that may be set to null
 LORA_KEYS = ("r", "alpha", "dropout", "target_modules")
+FREE_FORM_SECTIONS = ("overrides", "lora", "learning_rates")  # mappings whose keys are not ours to list
 _POSITIVE = ("epochs", "batch_size", "learning_rate", "eval_every_epochs", "gradient_accumulation_steps",
              "cache_batch_size", "logging_steps", "max_new_tokens")
 _NON_NEGATIVE = ("weight_decay", "warmup_ratio", "early_stopping_patience", "contrastive_weight", "min_duration",
@@ -108,7 +114,7 @@ def _merge(base: dict, update: dict, source: str, prefix: str = "") -> dict:
         if key not in base:
             raise ConfigError(f"{source}: unknown key {key!r}{' in ' + prefix[:-1] if prefix else ''}; "
                               f"known keys: {sorted(base)}")
-        free_form = key in ("overrides", "lora") or base[key] is None
+        free_form = key in FREE_FORM_SECTIONS or base[key] is None
         if isinstance(base[key], dict) and not free_form:
             if not isinstance(value, dict):
                 raise ConfigError(f"{source}: {dotted} must be a mapping, got {value!r}")
@@ -146,7 +152,7 @@ def _typed(value, default, where: str):
 
 def _flatten(config: dict, prefix: str = ""):
     for key, value in config.items():
-        if isinstance(value, dict) and key not in ("overrides", "lora"):
+        if isinstance(value, dict) and key not in FREE_FORM_SECTIONS:
             yield from _flatten(value, f"{prefix}{key}.")
         else:
             yield f"{prefix}{key}", value
@@ -162,7 +168,9 @@ def validate(config: dict, source: str = "config") -> dict:
         if dotted in CHOICES and value not in CHOICES[dotted]:
             raise ConfigError(f"{source}: {dotted} {value!r} is not one of {list(CHOICES[dotted])}")
         if dotted in FREE_FORM_TYPES and value is not None and not isinstance(value, FREE_FORM_TYPES[dotted]):
-            raise ConfigError(f"{source}: {dotted} must be a {FREE_FORM_TYPES[dotted].__name__} or null, got {value!r}")
+            kind = FREE_FORM_TYPES[dotted].__name__
+            raise ConfigError(f"{source}: {dotted} must be {'an' if kind[0] in 'aeiou' else 'a'} {kind} or null, "
+                              f"got {value!r}")
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             if not math.isfinite(value):
                 raise ConfigError(f"{source}: {dotted} must be a finite number, got {value!r}")
@@ -173,6 +181,15 @@ def validate(config: dict, source: str = "config") -> dict:
             if name == "warmup_ratio" and value >= 1:
                 raise ConfigError(f"{source}: {dotted} is a fraction of the training steps: use 0 <= value < 1")
     for stage in ("stage1", "stage2"):
+        rates = config[stage]["learning_rates"]
+        if not isinstance(rates, dict):
+            raise ConfigError(f"{source}: {stage}.learning_rates must be a mapping of parameter-name prefix -> "
+                              f"learning rate, got {rates!r}")
+        for prefix, lr in rates.items():
+            lr = _typed(lr, 1.0, f"{source}: {stage}.learning_rates.{prefix}")
+            if not math.isfinite(lr) or lr <= 0:
+                raise ConfigError(f"{source}: {stage}.learning_rates.{prefix} must be > 0, got {lr!r}")
+            rates[prefix] = lr
         scheduler = config[stage]["lr_scheduler"]
         from transformers import SchedulerType
 

@@ -55,11 +55,31 @@ class ECMCTrainer(Trainer):
     (Eq. 14); both go through the wrapped model's forward so DDP/DeepSpeed see them."""
 
     def __init__(self, *args, stage: int, contrastive_sampler: ContrastiveBatchSampler | None = None,
-                 contrastive_weight: float = 0.0, **kwargs):
+                 contrastive_weight: float = 0.0, learning_rates: dict | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.stage = stage
         self.contrastive_sampler = contrastive_sampler
         self.contrastive_weight = contrastive_weight
+        self.learning_rates = dict(learning_rates or {})  # parameter-name prefix -> its own learning rate
+
+    def create_optimizer(self, model=None):
+        """The Trainer's optimizer, with `learning_rates` giving parameters under some prefixes their
+        own rate (the first matching prefix wins; the scheduler scales every group alike)."""
+        if self.optimizer is not None or not self.learning_rates:
+            return super().create_optimizer(model)
+        opt_model = self.model if model is None else model
+        decay = set(self.get_decay_parameter_names(opt_model))
+        groups = {}
+        for name, p in opt_model.named_parameters():
+            if p.requires_grad:
+                lr = next((lr for prefix, lr in self.learning_rates.items() if name.startswith(prefix)),
+                          self.args.learning_rate)
+                key = (lr, self.args.weight_decay if name in decay else 0.0)
+                groups.setdefault(key, []).append(p)
+        optimizer_cls, optimizer_kwargs = self.get_optimizer_cls_and_kwargs(self.args, opt_model)
+        self.optimizer = optimizer_cls([{"params": ps, "lr": lr, "weight_decay": wd} for (lr, wd), ps in groups.items()],
+                                       **optimizer_kwargs)
+        return self.optimizer
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         outputs = model(**inputs)

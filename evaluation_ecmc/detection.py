@@ -53,9 +53,6 @@ def load_causal_lm(id_or_path=None, gguf_file=None, dtype=None):
     return model.eval(), tokenizer
 
 
-LLM_CHOICES = ("auto", "decoder", "default")
-
-
 def resolve_llm(choice: str, model, processor):
     """(llm, tokenizer, name) for an LLM choice (`evaluate.llm`, `evaluate.text_baseline`, the demo's
     `--profile-llm`): "decoder" (the checkpoint's own LLM, without the BridgeNet), "default"

@@ -124,6 +124,10 @@ def _merge(base: dict, update: dict, source: str, prefix: str = "") -> dict:
     return out
 
 
+def _a(kind: str) -> str:
+    return f"{'an' if kind[0] in 'aeiou' else 'a'} {kind}"
+
+
 def _typed(value, default, where: str):
     """Numbers given as text (YAML reads `1e-3` as a string) become numbers; a value of the wrong
     type for its key is an error now, not a crash deep inside training."""
@@ -145,8 +149,7 @@ def _typed(value, default, where: str):
     if isinstance(default, int) and isinstance(value, float) and value.is_integer():
         return int(value)
     if not isinstance(value, type(default)):
-        raise ConfigError(f"{where} must be {'an' if type(default).__name__[0] in 'aeiou' else 'a'} "
-                          f"{type(default).__name__}, got {value!r}")
+        raise ConfigError(f"{where} must be {_a(type(default).__name__)}, got {value!r}")
     return value
 
 
@@ -168,9 +171,7 @@ def validate(config: dict, source: str = "config") -> dict:
         if dotted in CHOICES and value not in CHOICES[dotted]:
             raise ConfigError(f"{source}: {dotted} {value!r} is not one of {list(CHOICES[dotted])}")
         if dotted in FREE_FORM_TYPES and value is not None and not isinstance(value, FREE_FORM_TYPES[dotted]):
-            kind = FREE_FORM_TYPES[dotted].__name__
-            raise ConfigError(f"{source}: {dotted} must be {'an' if kind[0] in 'aeiou' else 'a'} {kind} or null, "
-                              f"got {value!r}")
+            raise ConfigError(f"{source}: {dotted} must be {_a(FREE_FORM_TYPES[dotted].__name__)} or null, got {value!r}")
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             if not math.isfinite(value):
                 raise ConfigError(f"{source}: {dotted} must be a finite number, got {value!r}")
@@ -181,10 +182,7 @@ def validate(config: dict, source: str = "config") -> dict:
             if name == "warmup_ratio" and value >= 1:
                 raise ConfigError(f"{source}: {dotted} is a fraction of the training steps: use 0 <= value < 1")
     for stage in ("stage1", "stage2"):
-        rates = config[stage]["learning_rates"]
-        if not isinstance(rates, dict):
-            raise ConfigError(f"{source}: {stage}.learning_rates must be a mapping of parameter-name prefix -> "
-                              f"learning rate, got {rates!r}")
+        rates = config[stage]["learning_rates"]  # a mapping: `_merge` checked its type
         for prefix, lr in rates.items():
             lr = _typed(lr, 1.0, f"{source}: {stage}.learning_rates.{prefix}")
             if not math.isfinite(lr) or lr <= 0:

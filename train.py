@@ -11,7 +11,8 @@ Top to bottom: config -> data (ECMC-Synth is built if the data set is missing) -
 cache (the encoders are frozen: run once) -> stage 1 (BridgeNet, L_emo + L_cog, encoders frozen) ->
 stage 2 (BridgeNet + projections, caption cross-entropy, encoders and LLM frozen). Each stage keeps
 the checkpoint with the lowest validation loss (`<output_dir>/stageN/best`); stage 2 starts from
-stage 1's best; the final model + processor go to `<output_dir>/checkpoint`.
+stage 1's best; the final model + processor go to `<output_dir>/checkpoint`; the resolved config
+(overrides included) to `<output_dir>/config.yaml`, which `--config` takes back to repeat the run.
 """
 
 import argparse
@@ -22,6 +23,7 @@ import warnings
 from pathlib import Path
 
 import torch
+import yaml
 from transformers import EarlyStoppingCallback, TrainingArguments, set_seed
 
 from modeling_ecmc import ECMCForConditionalGeneration
@@ -235,6 +237,9 @@ def run(cfg, stages=(1, 2), resume=False):
         raise ConfigError(f"stage 2 needs a finished stage-1 checkpoint at {stage1_best}; run --stage 1 first")
     # TrainingArguments set up the process group (torchrun / accelerate launch); one process builds
     # the data set and the feature cache while the others wait, then reuse them.
+    if int(os.environ.get("RANK", "0")) == 0:  # the resolved config, overrides included: what this run was
+        output_dir.mkdir(parents=True, exist_ok=True)
+        write_text(output_dir / "config.yaml", yaml.safe_dump(cfg, sort_keys=False))
     with training_arguments(cfg, stages[0], output_dir / f"stage{stages[0]}").main_process_first(desc="data"):
         dsd = prepare_data(cfg)
         model, processor = build_model(cfg)

@@ -53,7 +53,8 @@ def caption_table_markdown(results: dict, part: str = "emotion", metrics=METRICS
 def ablation_table_markdown(rows: list[dict], metrics=("F_BERT",), scale: float = 100.0, digits: int = 2,
                             headers: dict | None = None) -> str:
     """Table 5: Audio, Video, Text, EmoCL, CogCL ticks, then one column per metric (x `scale`).
-    rows: [{"modalities": ("audio", "text"), "emocl": True, "cogcl": True, "F_BERT": 0.29}, ...];
+    rows: [{"modalities": ("audio", "text"), "emocl": True, "cogcl": True, "F_BERT": 0.29}, ...], with
+    `<metric>_sd` beside a metric that is a mean over runs (shown "mean ± sd");
     headers: {metric: column title} (default: the key, "_" shown as ".")."""
     titles = [(headers or {}).get(m, m.replace("_", ".")) for m in metrics]
     head = [name for _, name in ABLATION_COLUMNS] + ["EmoCL", "CogCL", *titles]
@@ -65,7 +66,10 @@ def ablation_table_markdown(rows: list[dict], metrics=("F_BERT",), scale: float 
         if unknown:
             raise ValueError(f"unknown modalities {sorted(unknown)}")
         cells = [tick(m in mods) for m, _ in ABLATION_COLUMNS] + [tick(row.get("emocl", True)), tick(row.get("cogcl", True))]
-        cells += [_num(None if row.get(m) is None else row[m] * scale, digits) for m in metrics]
+        for m in metrics:
+            cell = _num(None if row.get(m) is None else row[m] * scale, digits)
+            spread = row.get(f"{m}_sd")
+            cells.append(cell if spread is None else f"{cell} ± {_num(spread * scale, digits)}")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 

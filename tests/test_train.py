@@ -56,6 +56,7 @@ def test_both_stages_lower_the_training_loss_and_keep_the_best(tmp_path, tiny_ch
         assert state["best_global_step"] == min(evals)[1]
         assert is_complete(tmp_path / "out" / f"stage{stage}" / "best")
     assert is_complete(final) and (final / "modeling_ecmc.py").is_file()
+    assert load_config(tmp_path / "out" / "config.yaml") == cfg  # the run's resolved config, reloadable
 
 
 def run_train(config, *extra, **kwargs):

@@ -5,6 +5,7 @@ import json
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -57,6 +58,16 @@ def test_fresh_python_loads_and_generates(offline_checkpoint, tmp_path):
     assert report["processor"] == "ECMCProcessor"
     assert report["module"].startswith("transformers_modules")  # the copied code, not our package
     assert report["new_tokens"] > 0 and report["caption_chars"] > 0
+
+
+def test_our_processor_class_loads_a_checkpoint_without_a_remote_code_prompt(offline_checkpoint, tmp_path):
+    # `from processing_ecmc import ECMCProcessor` in a fresh Python (modeling_ecmc not imported first)
+    code = "from processing_ecmc import ECMCProcessor; print(type(ECMCProcessor.from_pretrained(__import__('sys').argv[1])).__name__)"
+    result = subprocess.run([sys.executable, "-c", code, str(offline_checkpoint)], cwd=Path(__file__).parents[1],
+                            capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip().splitlines()[-1] == "ECMCProcessor"
+    assert "custom code" not in result.stderr and "model of type" not in result.stderr, result.stderr[-2000:]
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,8 @@
 Top to bottom: config -> data (ECMC-Synth is built if the data set is missing) -> model -> feature
 cache (the encoders are frozen: run once) -> stage 1 (BridgeNet, L_emo + L_cog, encoders frozen) ->
 stage 2 (BridgeNet + projections, caption cross-entropy, encoders and LLM frozen). Each stage keeps
-the checkpoint with the lowest validation loss (`<output_dir>/stageN/best`); stage 2 starts from
+the checkpoint with the lowest validation loss (`<output_dir>/stageN/best`; `stage2.select_by:
+readback` keeps the one whose validation captions read back the labels best); stage 2 starts from
 stage 1's best; the final model + processor go to `<output_dir>/checkpoint`; the resolved config
 (overrides included) to `<output_dir>/config.yaml`, which `--config` takes back to repeat the run.
 """
@@ -32,9 +33,11 @@ from processing_ecmc.feature_cache import cached_dataset
 from training_ecmc.config import ConfigError, load_config
 from training_ecmc.sampler import ContrastiveBatchSampler
 from training_ecmc.trainer import (
+    LABEL_READBACK,
     CompleteCheckpointMarker,
     ECMCCollator,
     ECMCTrainer,
+    ReadBack,
     WithCaptions,
     is_complete,
     last_complete_checkpoint,
@@ -108,6 +111,7 @@ def stage_seed(cfg, stage: int) -> int:
 
 def training_arguments(cfg, stage: int, output_dir: Path) -> TrainingArguments:
     s, t = cfg[f"stage{stage}"], cfg["training"]
+    by_loss = s.get("select_by", "loss") == "loss"  # stage 1 has no captions to read labels from
     return TrainingArguments(
         output_dir=str(output_dir),
         num_train_epochs=s["epochs"],
@@ -121,8 +125,8 @@ def training_arguments(cfg, stage: int, output_dir: Path) -> TrainingArguments:
         eval_strategy="epoch",
         save_strategy="epoch",
         load_best_model_at_end=True,  # the paper keeps the checkpoint with the lowest validation loss
-        metric_for_best_model="eval_loss",
-        greater_is_better=False,
+        metric_for_best_model="eval_loss" if by_loss else f"eval_{LABEL_READBACK}",
+        greater_is_better=not by_loss,
         label_names=LABEL_NAMES[stage],
         remove_unused_columns=False,
         logging_steps=t["logging_steps"],
@@ -201,6 +205,8 @@ def run_stage(stage: int, cfg, model, processor, splits: dict, dsd, resume: bool
         contrastive_sampler=sampler,
         contrastive_weight=s.get("contrastive_weight", 0.0),
         learning_rates=s["learning_rates"],
+        readback=ReadBack(processor, cfg["evaluate"]["batch_size"], cfg["evaluate"]["max_new_tokens"])
+        if s.get("select_by") == "readback" else None,
     )
     checkpoint = last_complete_checkpoint(stage_dir) if resume else None
     if checkpoint:
@@ -214,7 +220,8 @@ def run_stage(stage: int, cfg, model, processor, splits: dict, dsd, resume: bool
         save_complete(model, processor, best)
         write_text(stage_dir / "log_history.json", json.dumps(history, indent=1))
     trainer.accelerator.wait_for_everyone()
-    logger.info("stage %d: best checkpoint (validation loss %s) saved to %s", stage, trainer.state.best_metric, best)
+    logger.info("stage %d: best checkpoint (%s %s) saved to %s", stage, trainer.args.metric_for_best_model,
+                trainer.state.best_metric, best)
     return best, history
 
 

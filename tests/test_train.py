@@ -128,6 +128,32 @@ def test_contrastive_sampler_guarantees_partners(tiny_synth_dataset):
     assert list(sampler) == batches  # the order depends only on (seed, epoch): resumable
 
 
+def test_stage2_select_by_readback_keeps_the_epoch_whose_captions_read_best(tmp_path, tiny_checkpoint,
+                                                                              tiny_synth_dataset):
+    """stage2.select_by: readback scores every epoch by the labels read back from greedy validation
+    captions (through the LoRA-wrapped decoder) and keeps the best; the score is the evaluation's."""
+    from evaluation_ecmc.run_evaluation import evaluate
+
+    cfg = load_config(write_config(tmp_path, tiny_checkpoint, tiny_synth_dataset, stage1={"epochs": 1},
+                                   stage2={"epochs": 2, "lora": {"r": 2, "alpha": 4}, "select_by": "readback"},
+                                   evaluate={"max_new_tokens": 8, "text_baseline": None, "detection": False}))
+    final, histories = train.run(cfg, stages=(1, 2))
+    scores = [(h["eval_label_readback"], h["step"]) for h in histories[2] if "eval_loss" in h]
+    assert len(scores) == 2 and all(0 <= score <= 1 for score, _ in scores)
+    state = json.loads(sorted((tmp_path / "out" / "stage2").glob("checkpoint-*/trainer_state.json"),
+                              key=lambda p: int(p.parent.name.split("-")[1]))[-1].read_text())
+    best_score = max(score for score, _ in scores)
+    assert state["best_metric"] == best_score
+    assert state["best_global_step"] == next(step for score, step in scores if score == best_score)  # first best
+    _, report = evaluate(final, cfg, output=tmp_path / "eval", split="validation", profile_subjects=0)
+    readback = report["readback"]
+    assert best_score == pytest.approx((readback["emotion"]["accuracy"] + readback["cognition"]["exact_match"]) / 2)
+    with pytest.raises(ConfigError, match="stage2.select_by 'accuracy' is not one of"):
+        load_config(None, ["stage2.select_by=accuracy"])
+    with pytest.raises(ConfigError, match="unknown key 'select_by' in stage1"):  # stage 1 writes no captions
+        load_config(None, ["stage1.select_by=readback"])
+
+
 BAD_CONFIGS = {
     "unknown key": ({"stage1": {"epochz": 3}}, "unknown key 'epochz'"),
     "unknown section": ({"stage3": {}}, "unknown key 'stage3'"),

@@ -50,6 +50,10 @@ DEFAULTS = {
         "early_stopping_patience": 3,
         "eval_every_epochs": 1,
         "contrastive_weight": 0.0,  # > 0 adds w * (L_emo + L_cog) to the caption loss (not in the paper)
+        # which epoch's checkpoint is kept: "loss" (lowest validation loss, the paper) or "readback"
+        # (highest label read-back from greedy validation captions: the mean of emotion accuracy and
+        # cognition exact match; costs one captioning pass over the validation split per evaluation)
+        "select_by": "loss",
         "lora": None,  # e.g. {r: 8, alpha: 16, target_modules: [q_proj, v_proj]}: peft LoRA on the LLM
         "unfreeze": [],  # extra parameter-name prefixes to train, e.g. [language_model.lm_head]
         "freeze": [],  # parameter-name prefixes to keep frozen, e.g. [model.bridge.emotion.qformers]
@@ -93,6 +97,7 @@ CHOICES = {
     "data.synth_preset": ("tiny", "demo", None),
     "training.precision": ("fp32", "bf16", "fp16"),
     "evaluate.split": ("train", "validation", "test"),
+    "stage2.select_by": ("loss", "readback"),
 }
 FREE_FORM_TYPES = {  # keys whose default is None: the type a value must have
     "model.checkpoint": str, "data.synth_preset": str, "training.deepspeed": str, "stage2.lora": dict,

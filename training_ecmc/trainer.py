@@ -3,6 +3,7 @@
 
 import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -23,6 +24,7 @@ class WithCaptions(torch.utils.data.Dataset):
         self.cached = cached
         self.captions = list(zip(rows["emotion_caption"], rows["cognition_caption"]))
         self.languages = rows["language"]
+        self.labels = rows["emotion_label"], rows["cognition_labels"]  # for the read-back selection
 
     def __len__(self):
         return len(self.cached)
@@ -50,14 +52,41 @@ class ECMCCollator:
         return batch
 
 
+LABEL_READBACK = "label_readback"  # the metric of `stage2.select_by: readback`
+
+
+@dataclass
+class ReadBack:
+    """Scores a checkpoint by the labels read back from its greedy captions of the evaluation split:
+    the mean of emotion accuracy and cognition exact match (`evaluation_ecmc.label_readback`). On a
+    small data set the validation loss barely moves with whether the captions name the right
+    emotion, while this does (README, "What learns in the demo")."""
+
+    processor: object
+    batch_size: int
+    max_new_tokens: int
+
+    def __call__(self, model, dataset: "WithCaptions") -> float:
+        from evaluation_ecmc.label_readback import readback_scores
+        from evaluation_ecmc.run_evaluation import caption_split
+
+        language = dataset.languages[0] or "en"
+        captions, _, _ = caption_split(model, self.processor, dataset.cached, self.batch_size, self.max_new_tokens,
+                                       language)
+        scores = readback_scores(captions, *dataset.labels, language=language)
+        return (scores["emotion"]["accuracy"] + scores["cognition"]["exact_match"]) / 2
+
+
 class ECMCTrainer(Trainer):
     """`Trainer` with the ECMC losses: stage 1 L_emo + L_cog (Eq. 13), stage 2 caption cross-entropy
     (Eq. 14); both go through the wrapped model's forward so DDP/DeepSpeed see them."""
 
     def __init__(self, *args, stage: int, contrastive_sampler: ContrastiveBatchSampler | None = None,
-                 contrastive_weight: float = 0.0, learning_rates: dict | None = None, **kwargs):
+                 contrastive_weight: float = 0.0, learning_rates: dict | None = None, readback: ReadBack | None = None,
+                 **kwargs):
         super().__init__(*args, **kwargs)
         self.stage = stage
+        self.readback = readback
         self.contrastive_sampler = contrastive_sampler
         self.contrastive_weight = contrastive_weight
         self.learning_rates = dict(learning_rates or {})  # parameter-name prefix -> its own learning rate
@@ -94,6 +123,15 @@ class ECMCTrainer(Trainer):
         with torch.no_grad():
             loss = self.compute_loss(model, inputs)
         return loss.detach(), None, None
+
+    def evaluation_loop(self, dataloader, description, prediction_loss_only=None, ignore_keys=None,
+                        metric_key_prefix="eval"):
+        output = super().evaluation_loop(dataloader, description, prediction_loss_only, ignore_keys, metric_key_prefix)
+        if self.readback is not None:  # every rank captions the whole split: the same greedy captions, one value
+            with torch.no_grad(), self.autocast_smart_context_manager():
+                score = self.readback(self.accelerator.unwrap_model(self.model), self.eval_dataset)
+            output.metrics[f"{metric_key_prefix}_{LABEL_READBACK}"] = score
+        return output
 
     def get_train_dataloader(self):
         if self.contrastive_sampler is None:

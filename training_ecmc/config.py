@@ -34,7 +34,6 @@ DEFAULTS = {
         "lr_scheduler": "linear",  # any transformers scheduler name: linear, cosine, constant, ...
         "balanced_sampler": True,
         "early_stopping_patience": 5,
-        "eval_every_epochs": 1,
         "learning_rates": {},  # parameter-name prefix -> its own learning rate, e.g. {model.bridge.emotion.heads: 3e-3}
         "seed": None,  # this stage's seed (data order, dropout, LoRA init); null: the top-level seed
     },
@@ -48,7 +47,6 @@ DEFAULTS = {
         "lr_scheduler": "linear",
         "balanced_sampler": False,
         "early_stopping_patience": 3,
-        "eval_every_epochs": 1,
         "contrastive_weight": 0.0,  # > 0 adds w * (L_emo + L_cog) to the caption loss (not in the paper)
         # which epoch's checkpoint is kept: "loss" (lowest validation loss, the paper) or "readback"
         # (highest label read-back from greedy validation captions: the mean of emotion accuracy and
@@ -106,7 +104,7 @@ FREE_FORM_TYPES = {  # keys whose default is None: the type a value must have
 NULLABLE = ("data.synth_preset", "evaluate.text_baseline")  # keys with a non-null default that may be set to null
 LORA_KEYS = ("r", "alpha", "dropout", "target_modules")
 FREE_FORM_SECTIONS = ("overrides", "lora", "learning_rates")  # mappings whose keys are not ours to list
-_POSITIVE = ("epochs", "batch_size", "learning_rate", "eval_every_epochs", "gradient_accumulation_steps",
+_POSITIVE = ("epochs", "batch_size", "learning_rate", "gradient_accumulation_steps",
              "cache_batch_size", "logging_steps", "max_new_tokens")
 _NON_NEGATIVE = ("weight_decay", "warmup_ratio", "early_stopping_patience", "contrastive_weight", "min_duration",
                  "num_workers", "save_total_limit", "num_examples", "profile_subjects")

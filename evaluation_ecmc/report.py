@@ -74,6 +74,16 @@ def ablation_table_markdown(rows: list[dict], metrics=("F_BERT",), scale: float 
     return "\n".join(lines) + "\n"
 
 
+def examples_markdown(utterance_ids, captions, references) -> str:
+    """Generated captions beside their references, one block per utterance (the report file only:
+    captions are sensitive and never logged)."""
+    quote = lambda text: "\n".join("> " + line if line else ">"  # noqa: E731
+                                   for line in (text.strip() or "(empty)").splitlines())
+    blocks = [f"**{uid}**, generated:\n\n{quote(caption)}\n\nreference:\n\n{quote(reference)}\n"
+              for uid, caption, reference in zip(utterance_ids, captions, references)]
+    return "\n".join(blocks) if blocks else "(none)\n"
+
+
 def readback_table_markdown(results: dict, digits: int = 1) -> str:
     """{method: `label_readback.readback_scores` output} -> accuracy / F1 (%) beside the chance levels."""
     head = ["Method", "Emotion acc", "Emotion macro-F1", "unreadable"] + [f"{n} F1" for n in COGNITION_LABELS] + [

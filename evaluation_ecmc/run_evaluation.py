@@ -167,7 +167,8 @@ def evaluate(checkpoint, cfg, output=None, split="test", profile_subjects=1):
     from .caption_metrics import compute_caption_metrics
     from .detection import write_profiles
     from .label_readback import readback_scores
-    from .report import caption_table_markdown, knn_table_markdown, readback_table_markdown, write_report
+    from .report import (caption_table_markdown, examples_markdown, knn_table_markdown, readback_table_markdown,
+                         write_report)
     from .statistics import group_statistics_from_rows, knn_accuracy, label_names, plot_group_statistics, plot_tsne
 
     output = Path(output or Path(cfg["output_dir"]) / "evaluation")
@@ -237,6 +238,8 @@ def evaluate(checkpoint, cfg, output=None, split="test", profile_subjects=1):
         ("Labels read back from generated captions", readback_table_markdown({"ECMC (ours)": readback})),
         ("k-NN accuracy of the BridgeNet embeddings (fitted on the training split)", knn_table_markdown(knn)),
         *([("Depression and anxiety detection (Tables 3-4 layout)", detection_md)] if detection else []),
+        (f"Example captions (the first {min(eval_cfg['num_examples'], len(rows))} of the split)",
+         examples_markdown(*(values[:eval_cfg["num_examples"]] for values in (rows["utterance_id"], captions, references)))),
         ("Files", f"- generated captions: `captions.jsonl`\n- profiles of {len(profiles)} subject(s): `profiles.json`"),
     ]
     data = {"checkpoint": str(checkpoint), "split": split, "n": len(rows), "metrics": metrics,

@@ -37,6 +37,11 @@ def test_evaluation_report(tmp_path, tiny_checkpoint, tiny_synth_dataset, caplog
     assert set(profiles) == set(load_dataset_dict(tiny_synth_dataset)["test"]["subject_id"])  # every subject
     report = (out / "report.md").read_text()
     assert "Table 1 layout" in report and "k-NN" in report and "Tables 3-4 layout" in report
+    # a few generated captions beside their references (the report file, never the log)
+    examples = report.split("## Example captions")[1].split("\n## ")[0]
+    test_ids = load_dataset_dict(tiny_synth_dataset)["test"]["utterance_id"]
+    assert [uid for uid in test_ids if f"**{uid}**" in examples] == test_ids[:4]  # evaluate.num_examples
+    assert examples.count("reference:") == min(4, len(test_ids))
     captions = [json.loads(line)["caption"] for line in (out / "captions.jsonl").read_text().splitlines()]
     logged = caplog.text + capsys.readouterr().out
     assert not any(c.strip() and c.strip() in logged for c in captions if len(c.strip()) > 15)

@@ -146,7 +146,10 @@ def main(argv=None):
                         "(default: one run with the config's seeds)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    seeds = None if args.seeds is None else [int(s) for s in args.seeds.split(",") if s]
+    try:
+        seeds = None if args.seeds is None else [int(s) for s in args.seeds.split(",") if s.strip()]
+    except ValueError:
+        parser.error(f"--seeds takes comma-separated integers, e.g. 0,1,2; got {args.seeds!r}")
     run_ablation(args.config, args.set, [v for v in args.variants.split(",") if v], args.output, args.keep_checkpoints,
                  seeds)
     print(f"[ecmc] ablation table written to {(args.output / 'ablation.md').resolve()}")

@@ -145,6 +145,10 @@ def test_stage2_select_by_readback_keeps_the_epoch_whose_captions_read_best(tmp_
     best_score = max(score for score, _ in scores)
     assert state["best_metric"] == best_score
     assert state["best_global_step"] == next(step for score, step in scores if score == best_score)  # first best
+    # the captioning passes leave the training itself untouched: the same losses as loss selection
+    by_loss = dict(cfg, output_dir=str(tmp_path / "by_loss"), stage2={**cfg["stage2"], "select_by": "loss"})
+    _, loss_histories = train.run(by_loss, stages=(1, 2))
+    assert train_losses(loss_histories[2]) == train_losses(histories[2])
     _, report = evaluate(final, cfg, output=tmp_path / "eval", split="validation", profile_subjects=0)
     readback = report["readback"]
     assert best_score == pytest.approx((readback["emotion"]["accuracy"] + readback["cognition"]["exact_match"]) / 2)
@@ -185,6 +189,14 @@ def test_empty_split_is_an_error(tmp_path, tiny_checkpoint, tiny_synth_dataset):
     config = write_config(tmp_path, tiny_checkpoint, tmp_path / "ds")
     with pytest.raises(ConfigError, match="empty 'validation' split"):
         train.run(load_config(config), stages=(1,))
+
+
+# every training config we ship (accelerate_*.yaml are accelerate's own launcher configs)
+@pytest.mark.parametrize("name", sorted(p.name for p in (ROOT / "configs").glob("*.yaml")
+                                        if not p.name.startswith("accelerate")))
+def test_shipped_configs_load(name):
+    cfg = load_config(ROOT / "configs" / name)
+    assert cfg["stage1"]["epochs"] > 0 and cfg["stage2"]["epochs"] > 0
 
 
 def test_override_syntax():

@@ -128,7 +128,9 @@ class ECMCTrainer(Trainer):
                         metric_key_prefix="eval"):
         output = super().evaluation_loop(dataloader, description, prediction_loss_only, ignore_keys, metric_key_prefix)
         if self.readback is not None:  # every rank captions the whole split: the same greedy captions, one value
-            with torch.no_grad(), self.autocast_smart_context_manager():
+            # fork_rng: the pass's DataLoader draws a seed, which would otherwise shift the training
+            # that follows; this way only the kept epoch differs from loss selection
+            with torch.random.fork_rng(devices=[]), torch.no_grad(), self.autocast_smart_context_manager():
                 score = self.readback(self.accelerator.unwrap_model(self.model), self.eval_dataset)
             output.metrics[f"{metric_key_prefix}_{LABEL_READBACK}"] = score
         return output

@@ -244,13 +244,13 @@ def run(cfg, stages=(1, 2), resume=False):
         raise ConfigError(f"stage 2 needs a finished stage-1 checkpoint at {stage1_best}; run --stage 1 first")
     # TrainingArguments set up the process group (torchrun / accelerate launch); one process builds
     # the data set and the feature cache while the others wait, then reuse them.
-    if int(os.environ.get("RANK", "0")) == 0:  # the resolved config, overrides included: what this run was
-        output_dir.mkdir(parents=True, exist_ok=True)
-        write_text(output_dir / "config.yaml", yaml.safe_dump(cfg, sort_keys=False))
     with training_arguments(cfg, stages[0], output_dir / f"stage{stages[0]}").main_process_first(desc="data"):
         dsd = prepare_data(cfg)
         model, processor = build_model(cfg)
         splits = cached_splits(cfg, model, processor, dsd)
+    if int(os.environ.get("RANK", "0")) == 0:  # once the inputs are known good: what this run was, overrides included
+        output_dir.mkdir(parents=True, exist_ok=True)
+        write_text(output_dir / "config.yaml", yaml.safe_dump(cfg, sort_keys=False))
     histories = {}
     for stage in stages:
         best = output_dir / f"stage{stage}" / "best"

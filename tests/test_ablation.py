@@ -10,7 +10,8 @@ from evaluation_ecmc.ablation import VARIANTS, run_ablation
 from modeling_ecmc import ECMCForConditionalGeneration
 
 
-def test_ablation_table(tmp_path, tiny_checkpoint, tiny_synth_dataset):
+def write_config(tmp_path, tiny_checkpoint, tiny_synth_dataset):
+    """One epoch per stage on the tiny model: what every variant starts from."""
     config = tmp_path / "config.yaml"
     config.write_text(yaml.safe_dump({
         "model": {"checkpoint": str(tiny_checkpoint)},
@@ -19,6 +20,11 @@ def test_ablation_table(tmp_path, tiny_checkpoint, tiny_synth_dataset):
         "stage2": {"epochs": 1, "batch_size": 4, "learning_rate": 1e-3},
         "evaluate": {"max_new_tokens": 8, "batch_size": 4},
     }))
+    return config
+
+
+def test_ablation_table(tmp_path, tiny_checkpoint, tiny_synth_dataset):
+    config = write_config(tmp_path, tiny_checkpoint, tiny_synth_dataset)
     out = tmp_path / "ablation"
     first = run_ablation(config, variants=["audio+text"], output=out)
     assert not (out / "audio+text" / "checkpoint").exists()  # checkpoints (~6 GB offline) deleted by default
@@ -43,14 +49,7 @@ def test_ablation_table(tmp_path, tiny_checkpoint, tiny_synth_dataset):
 
 
 def test_ablation_over_seeds(tmp_path, tiny_checkpoint, tiny_synth_dataset):
-    config = tmp_path / "config.yaml"
-    config.write_text(yaml.safe_dump({
-        "model": {"checkpoint": str(tiny_checkpoint)},
-        "data": {"synth_preset": None, "dataset": str(tiny_synth_dataset)},
-        "stage1": {"epochs": 1, "batch_size": 4, "learning_rate": 1e-3},
-        "stage2": {"epochs": 1, "batch_size": 4, "learning_rate": 1e-3},
-        "evaluate": {"max_new_tokens": 8, "batch_size": 4},
-    }))
+    config = write_config(tmp_path, tiny_checkpoint, tiny_synth_dataset)
     out = tmp_path / "ablation"
     with pytest.raises(ValueError, match="at least two different seeds"):
         run_ablation(config, variants=["text"], output=out, seeds=[3])

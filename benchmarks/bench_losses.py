@@ -11,13 +11,11 @@ second OpenMP thread only adds waiting, badly so when another process holds the 
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
-import sys
 
 import torch
 
-from benchmarks.common import REPO_ROOT, Row, markdown_table, timeit
+from benchmarks.common import REPO_ROOT, Row, quick_main, timeit
 
 FEATURE_DIM = 256  # d_e of the pooled embeddings h_e / h_c (paper: 768; the cost of S = h h^T / tau is not the point here)
 TAU = 0.1
@@ -139,12 +137,8 @@ def _run(ref, quick, sizes, emotion_contrastive_loss, cognition_contrastive_loss
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="fewer repeats")
-    args = parser.parse_args(argv)
-    print(markdown_table(run(quick=args.quick)))
+    quick_main(run, __doc__, argv)
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(REPO_ROOT)) if str(REPO_ROOT) not in sys.path else None
     main()

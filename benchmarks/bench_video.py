@@ -16,15 +16,13 @@ All three must return the same 16 frames.
 
 from __future__ import annotations
 
-import argparse
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import REPO_ROOT, Row, markdown_table, timeit
+from benchmarks.common import Row, quick_main, timeit
 
 DURATION_S, FPS, WIDTH, HEIGHT = 60, 25, 320, 240
 SEGMENT = (33.0, 37.0)  # 4 s, starting 3 s after a key frame (t = 30 s)
@@ -79,12 +77,8 @@ def run(quick: bool = False) -> list[Row]:
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="fewer repeats")
-    args = parser.parse_args(argv)
-    print(markdown_table(run(quick=args.quick)))
+    quick_main(run, __doc__, argv)
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(REPO_ROOT)) if str(REPO_ROOT) not in sys.path else None
     main()

@@ -86,6 +86,15 @@ def markdown_table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
+def quick_main(run, description: str, argv=None):
+    """The command line of a benchmark whose only option is --quick: print its table."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="fewer repeats")
+    print(markdown_table(run(quick=parser.parse_args(argv).quick)))
+
+
 def _run(cmd) -> str:
     try:
         return subprocess.run(cmd, capture_output=True, text=True, timeout=10).stdout.strip()

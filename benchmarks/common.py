@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import datetime
 import gc
 import os
@@ -88,8 +89,6 @@ def markdown_table(rows: list[Row]) -> str:
 
 def quick_main(run, description: str, argv=None):
     """The command line of a benchmark whose only option is --quick: print its table."""
-    import argparse
-
     parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="fewer repeats")
     print(markdown_table(run(quick=parser.parse_args(argv).quick)))

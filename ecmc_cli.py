@@ -129,7 +129,7 @@ def caption(argv):
     args = parser.parse_args(argv)
     from tqdm.auto import tqdm
 
-    from processing_ecmc.atomic_io import atomic_file
+    from modeling_ecmc.atomic_io import atomic_file
 
     inputs = _caption_inputs(args)
     pipe = _load_pipeline(args.checkpoint)
@@ -178,7 +178,7 @@ def profile(argv):
     request = {"captions": captions, **({"language": args.language} if args.language else {})}
     text = pipe(request, max_new_tokens=args.max_new_tokens)["profile"]
     if args.output:
-        from processing_ecmc.atomic_io import write_text
+        from modeling_ecmc.atomic_io import write_text
 
         write_text(args.output, text + "\n")
         print(f"[ecmc] profile of {len(captions)} caption(s) written to {args.output.resolve()}")

@@ -28,7 +28,7 @@ import yaml
 from transformers import EarlyStoppingCallback, TrainingArguments, set_seed
 
 from modeling_ecmc import ECMCForConditionalGeneration
-from processing_ecmc.atomic_io import write_text
+from modeling_ecmc.atomic_io import write_text
 from processing_ecmc.feature_cache import cached_dataset
 from training_ecmc.config import ConfigError, load_config
 from training_ecmc.sampler import ContrastiveBatchSampler
@@ -75,7 +75,7 @@ def prepare_data(cfg):
 def build_model(cfg):
     model_cfg = cfg["model"]
     if model_cfg["checkpoint"]:
-        from processing_ecmc.processing_ecmc import ECMCProcessor
+        from modeling_ecmc.processing_ecmc import ECMCProcessor
 
         # `model.overrides` apply here too, e.g. a modality subset of a saved model (Table 5 ablations):
         # BridgeNet layers whose shape the overrides change (Eq. 8 heads, W_3) start fresh

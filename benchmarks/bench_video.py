@@ -5,7 +5,7 @@ A 60 s, 25 fps, 320×240 H.264 MP4 (ffmpeg's `testsrc`, x264 defaults: a key fra
 as 16 frames, three ways:
 - `load_video_frames` (ours): decord seeks to the key frame before the first picked frame and
   decodes only up to the picked frames (`get_batch`);
-- `decode_all_frames` (baseline in `processing_ecmc.media_ecmc`): seeks to the segment, then decodes
+- `decode_all_frames` (baseline in `modeling_ecmc.media_ecmc`): seeks to the segment, then decodes
   and converts every one of its frames, then subsamples;
 - a sequential reader from the start of the file (what `cv2.VideoCapture` loops do): every frame
   up to the segment's end.
@@ -44,7 +44,7 @@ def decode_from_start(path, start, end, num_frames):
     """A sequential reader: decode every frame from the first one to the segment's end, keep the picked."""
     import decord
 
-    from processing_ecmc.media_ecmc import _segment_indices
+    from modeling_ecmc.media_ecmc import _segment_indices
 
     vr = decord.VideoReader(str(path), ctx=decord.cpu(0), num_threads=1)
     indices, _, last = _segment_indices(str(path), vr, start, end, num_frames)
@@ -53,7 +53,7 @@ def decode_from_start(path, start, end, num_frames):
 
 
 def run(quick: bool = False) -> list[Row]:
-    from processing_ecmc.media_ecmc import decode_all_frames, load_video_frames
+    from modeling_ecmc.media_ecmc import decode_all_frames, load_video_frames
 
     with tempfile.TemporaryDirectory(prefix="ecmc-bench-video-") as tmp:
         path = make_video(Path(tmp))

@@ -107,7 +107,7 @@ def check_transcript(text, row: str = "") -> str:
 def check_media(path: str, start, end, limits: Limits, row: str = "", need_audio: bool = True) -> dict:
     """One uploaded file and its segment -> a pipeline input (without transcript), or a gr.Error that
     names the file and the problem. Checks type, size, duration and (`need_audio`) that there is a voice."""
-    from processing_ecmc.media_ecmc import MediaError, NoAudioTrackError, load_audio, media_duration
+    from modeling_ecmc.media_ecmc import MediaError, NoAudioTrackError, load_audio, media_duration
 
     name = Path(path).name
     if not os.path.isfile(path):
@@ -367,13 +367,13 @@ def _table_rows(table) -> list:
 
 
 def _emotion_name(value) -> str:
-    from processing_ecmc.prompts_ecmc import EMOTION_LABELS
+    from modeling_ecmc.vocabulary_ecmc import EMOTION_LABELS
 
     return EMOTION_LABELS.get(value, "unreadable")
 
 
 def _deficits(vector) -> str:
-    from processing_ecmc.prompts_ecmc import COGNITION_LABELS
+    from modeling_ecmc.vocabulary_ecmc import COGNITION_LABELS
 
     return ", ".join(name for name, v in zip(COGNITION_LABELS, vector) if v) or "none"
 

@@ -103,7 +103,7 @@ def run_ablation(config, overrides=(), variants=tuple(VARIANTS), output=Path("ou
     import train
     from training_ecmc.config import load_config
 
-    from processing_ecmc.atomic_io import write_json, write_text
+    from modeling_ecmc.atomic_io import write_json, write_text
 
     from .report import ablation_table_markdown
 

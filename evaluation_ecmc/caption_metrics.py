@@ -16,7 +16,7 @@ the emotion part, the cognition part and the whole caption.
   true CIDEr-D.
 - F_BERT is BERTScore F1 (`bertscore_offline`): offline default MiniLM-L6, all 6 layers, unrescaled
   unless `rescale_with_baseline=True` (which uses a real baseline file or raises).
-- Parts: `split_caption` (processing_ecmc.prompts_ecmc) splits "Emotion:\\n...\\n\\nCognition:\\n...";
+- Parts: `split_caption` (modeling_ecmc.prompts_ecmc) splits "Emotion:\\n...\\n\\nCognition:\\n...";
   "caption" is the two parts joined by a space without the "Emotion:"/"Cognition:" headers (the
   format words would otherwise earn free n-gram matches). A missing part is the empty string.
 - Values are on the scorers' own scale (0-1; CIDEr-D 0-10); `report.py` prints them x100 like the paper.
@@ -29,7 +29,7 @@ the emotion part, the cognition part and the whole caption.
 
 import threading
 
-from processing_ecmc.prompts_ecmc import split_caption
+from modeling_ecmc.vocabulary_ecmc import split_caption
 
 from .caption_tokenization import LANGUAGES, require_java, tokenize_captions
 

@@ -21,7 +21,7 @@ import logging
 import re
 from collections import OrderedDict
 
-from processing_ecmc.prompts_ecmc import get_prompt
+from modeling_ecmc.prompts_ecmc import get_prompt
 
 logger = logging.getLogger(__name__)
 
@@ -179,7 +179,7 @@ def subjects_from_rows(rows, captions=None) -> list[dict]:
     """One entry per subject from utterance rows (ECMC schema): {"subject_id", "transcript" (the
     utterances' transcripts in time order, one per line), "captions" (given `captions`, one per row, or
     the rows' reference captions), "depression", "anxiety"}."""
-    from processing_ecmc.prompts_ecmc import format_caption
+    from modeling_ecmc.vocabulary_ecmc import format_caption
 
     rows = list(rows)
     if captions is not None and len(captions) != len(rows):

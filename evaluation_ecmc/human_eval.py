@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from processing_ecmc.atomic_io import atomic_file, write_text
+from modeling_ecmc.atomic_io import atomic_file, write_text
 
 DIMENSIONS = ("EAcc", "CAcc", "Detail", "Consis", "Overall")
 DIMENSION_TEXT = {

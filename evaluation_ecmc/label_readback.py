@@ -29,7 +29,7 @@ import re
 
 import numpy as np
 
-from processing_ecmc.prompts_ecmc import COGNITION_LABELS, EMOTION_LABELS, split_caption
+from modeling_ecmc.vocabulary_ecmc import COGNITION_LABELS, EMOTION_LABELS, split_caption
 
 DOMAINS = ("orientation", "attention", "memory", "language")
 _VALENCE = {"negative": -1, "neutral": 0, "positive": 1}

@@ -20,7 +20,7 @@ import json
 import random
 from pathlib import Path
 
-from processing_ecmc.atomic_io import write_text
+from modeling_ecmc.atomic_io import write_text
 
 from .bertscore_offline import BASELINE_DIR, default_bertscore_model, model_name
 

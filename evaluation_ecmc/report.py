@@ -15,8 +15,8 @@ import json
 import math
 from pathlib import Path
 
-from processing_ecmc.atomic_io import write_bytes, write_text
-from processing_ecmc.prompts_ecmc import COGNITION_LABELS
+from modeling_ecmc.atomic_io import write_bytes, write_text
+from modeling_ecmc.vocabulary_ecmc import COGNITION_LABELS
 
 from .caption_metrics import METRICS
 

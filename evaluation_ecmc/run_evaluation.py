@@ -101,7 +101,7 @@ def detection_section(llm, tokenizer, name, rows, captions, language):
     """Tables 3-4 layout on this split's subjects: `llm` (the one `evaluate.llm` names) writes the
     profiles and answers depression / anxiety from the transcript alone, with a profile of ECMC's
     captions, and with a profile of the reference captions."""
-    from processing_ecmc.prompts_ecmc import format_caption
+    from modeling_ecmc.vocabulary_ecmc import format_caption
 
     from .detection import detection_markdown, detection_table, run_detection, subjects_from_rows, write_profiles
 
@@ -121,7 +121,7 @@ def detection_section(llm, tokenizer, name, rows, captions, language):
 
 def most_frequent_caption(train_rows) -> str:
     """The baseline: the most frequent training emotion caption + the most frequent cognition caption."""
-    from processing_ecmc.prompts_ecmc import format_caption
+    from modeling_ecmc.vocabulary_ecmc import format_caption
 
     emotion = collections.Counter(train_rows["emotion_caption"]).most_common(1)[0][0]
     cognition = collections.Counter(train_rows["cognition_caption"]).most_common(1)[0][0]
@@ -149,7 +149,7 @@ def plot_loss_curves(output_dir: Path, path: Path):
         ax.set_xlabel("step")
         ax.legend()
     fig.tight_layout()
-    from processing_ecmc.atomic_io import save_figure
+    from modeling_ecmc.atomic_io import save_figure
 
     save_figure(fig, path, dpi=110)
     plt.close(fig)
@@ -158,11 +158,11 @@ def plot_loss_curves(output_dir: Path, path: Path):
 
 def evaluate(checkpoint, cfg, output=None, split="test", profile_subjects=1):
     from modeling_ecmc import ECMCForConditionalGeneration
-    from processing_ecmc.atomic_io import write_text
+    from modeling_ecmc.atomic_io import write_text
     from processing_ecmc.datasets_ecmc import load_dataset_dict
     from processing_ecmc.feature_cache import cached_dataset
-    from processing_ecmc.processing_ecmc import ECMCProcessor
-    from processing_ecmc.prompts_ecmc import format_caption
+    from modeling_ecmc.processing_ecmc import ECMCProcessor
+    from modeling_ecmc.vocabulary_ecmc import format_caption
 
     from .caption_metrics import compute_caption_metrics
     from .detection import write_profiles

@@ -13,8 +13,8 @@ Figures are written with matplotlib's Agg backend (no display needed).
 
 import numpy as np
 
-from processing_ecmc.atomic_io import save_figure
-from processing_ecmc.prompts_ecmc import COGNITION_LABELS, EMOTION_LABELS
+from modeling_ecmc.atomic_io import save_figure
+from modeling_ecmc.vocabulary_ecmc import COGNITION_LABELS, EMOTION_LABELS
 
 GROUPS = ("depression", "anxiety", "healthy")
 CATEGORIES = ("negative emotion",) + tuple(COGNITION_LABELS)

@@ -19,7 +19,8 @@ import json
 import logging
 from pathlib import Path
 
-from processing_ecmc.prompts_ecmc import format_caption, get_prompt, split_caption
+from modeling_ecmc.prompts_ecmc import get_prompt
+from modeling_ecmc.vocabulary_ecmc import format_caption, split_caption
 
 from .detection import chat_prompt, generate_texts, load_causal_lm
 
@@ -52,7 +53,7 @@ def run_text_baseline(dataset, split: str = "test", model_id=None, gguf_file=Non
     references = [format_caption(r["emotion_caption"], r["cognition_caption"]) for r in rows]
     metrics = compute_caption_metrics(captions, references, language=language)
     if output:
-        from processing_ecmc.atomic_io import write_json, write_text
+        from modeling_ecmc.atomic_io import write_json, write_text
 
         output = Path(output)
         output.mkdir(parents=True, exist_ok=True)

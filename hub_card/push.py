@@ -50,7 +50,7 @@ def assemble(checkpoint, output, repo_id: str, report: dict | None = None, datas
              dataset_id: str | None = None, base_model: list[str] | None = None) -> Path:
     """Write the folder to upload: safetensors weights, config, processor, code, pipeline, README.md."""
     from modeling_ecmc import ECMCForConditionalGeneration
-    from processing_ecmc.processing_ecmc import ECMCProcessor
+    from modeling_ecmc.processing_ecmc import ECMCProcessor
 
     output = Path(output)
     if output.exists() and any(output.iterdir()):

@@ -13,7 +13,7 @@ from .presets import build_offline_default
 
 def save_checkpoint(model, processor, output: Path) -> Path:
     """Model + processor into `output`, atomically (an existing folder is replaced only when done)."""
-    from processing_ecmc.atomic_io import atomic_folder
+    from .atomic_io import atomic_folder
 
     with atomic_folder(output) as tmp:
         model.save_pretrained(tmp)

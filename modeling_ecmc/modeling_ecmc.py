@@ -18,21 +18,18 @@ from torch import nn
 from transformers import AutoModelForCausalLM, Blip2QFormerModel, GenerationMixin, PreTrainedModel
 from transformers.utils import ModelOutput
 
-from .configuration_ecmc import MODALITIES, STREAMS, ECMCConfig
+from .configuration_ecmc import ECMCConfig
+from .vocabulary_ecmc import (
+    COGNITION_LABELS,
+    EMOTION_LABELS,
+    MODALITIES,
+    MODALITY_INPUT_NAMES,
+    RAW_INPUTS,
+    STREAMS,
+    feature_input_names,
+)
 from .frontends_ecmc import build_encoder
 from .losses_ecmc import cognition_contrastive_loss, emotion_contrastive_loss
-
-# Per-modality keyword names: raw encoder inputs, and precomputed features with their frame mask.
-RAW_INPUTS = {
-    "video": ("pixel_values_videos", None),
-    "audio": ("input_values", "audio_attention_mask"),
-    "text": ("text_input_ids", "text_attention_mask"),
-}
-# `modality_mask` (batch, 3: video, audio, text) marks which modalities each sample really has.
-MODALITY_INPUT_NAMES = tuple(
-    name for m in MODALITIES for name in (*RAW_INPUTS[m], f"{m}_features", f"{m}_feature_mask") if name
-) + ("modality_mask",)
-
 
 @dataclass
 class ECMCModelOutput(ModelOutput):
@@ -246,10 +243,11 @@ class ECMCModel(ECMCPreTrainedModel):
         """Features, masks and per-sample presence for every configured modality, validated."""
         encoded = self.encode_modalities(**inputs)
         for m in self.config.modalities:
-            if inputs.get(f"{m}_features") is not None:
+            features_name, mask_name = feature_input_names(m)
+            if inputs.get(features_name) is not None:
                 if m in encoded:
-                    raise ValueError(f"give either raw {m} inputs or {m}_features, not both")
-                encoded[m] = (inputs[f"{m}_features"], inputs.get(f"{m}_feature_mask"))
+                    raise ValueError(f"give either raw {m} inputs or {features_name}, not both")
+                encoded[m] = (inputs[features_name], inputs.get(mask_name))
         if not encoded:
             raise ValueError(
                 f"no modality given: pass raw inputs or precomputed features for at least one of {self.config.modalities}"
@@ -294,15 +292,17 @@ class ECMCModel(ECMCPreTrainedModel):
     @staticmethod
     def _check_labels(emotion_labels, cognition_labels, batch: int):
         if emotion_labels is not None:
-            if emotion_labels.shape != (batch,) or not torch.isin(emotion_labels, emotion_labels.new_tensor([-1, 0, 1])).all():
+            valid = emotion_labels.new_tensor(sorted(EMOTION_LABELS))
+            if emotion_labels.shape != (batch,) or not torch.isin(emotion_labels, valid).all():
                 raise ValueError(
-                    f"emotion_labels must be a ({batch},) tensor of -1/0/1, got shape {tuple(emotion_labels.shape)} "
+                    f"emotion_labels must be a ({batch},) tensor of {valid.tolist()}, got shape {tuple(emotion_labels.shape)} "
                     f"with values {sorted(set(emotion_labels.flatten().tolist()))}"
                 )
         if cognition_labels is not None:
-            if cognition_labels.shape != (batch, 4) or not ((cognition_labels == 0) | (cognition_labels == 1)).all():
+            shape = (batch, len(COGNITION_LABELS))
+            if cognition_labels.shape != shape or not ((cognition_labels == 0) | (cognition_labels == 1)).all():
                 raise ValueError(
-                    f"cognition_labels must be a ({batch}, 4) tensor of 0/1, got shape {tuple(cognition_labels.shape)}"
+                    f"cognition_labels must be a {shape} tensor of 0/1, got shape {tuple(cognition_labels.shape)}"
                 )
 
     def forward(self, emotion_labels=None, cognition_labels=None, **inputs) -> ECMCModelOutput:

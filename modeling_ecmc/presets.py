@@ -19,7 +19,8 @@ from pathlib import Path
 import torch
 from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoTokenizer, Blip2QFormerConfig
 
-from .configuration_ecmc import MODALITIES, ECMCConfig, ECMCLogMelConfig, ECMCPixelConfig
+from .configuration_ecmc import ECMCConfig, ECMCLogMelConfig, ECMCPixelConfig
+from .vocabulary_ecmc import MODALITIES
 from .modeling_ecmc import ECMCForConditionalGeneration
 
 logger = logging.getLogger(__name__)
@@ -249,7 +250,7 @@ def build_processor(config: ECMCConfig, llm_tokenizer, text_tokenizer, **process
     """The ECMCProcessor matching `config`: VideoMAE image processor, HuBERT feature extractor, tokenizers."""
     from transformers import VideoMAEImageProcessor, Wav2Vec2FeatureExtractor
 
-    from processing_ecmc.processing_ecmc import ECMCProcessor
+    from .processing_ecmc import ECMCProcessor
 
     size = config.video_config.image_size
     image_processor = VideoMAEImageProcessor(size={"shortest_edge": size}, crop_size={"height": size, "width": size})
@@ -262,16 +263,12 @@ def build_processor(config: ECMCConfig, llm_tokenizer, text_tokenizer, **process
 
 def build_offline_default(**config_overrides):
     """(model, processor) of the offline default, with the placeholder tokens registered."""
-    from processing_ecmc.prompts_ecmc import COGNITION_TOKEN, EMOTION_TOKEN
+    from .processing_ecmc import add_placeholder_tokens
 
     llm_folder, gguf_file = smollm2_gguf()
     llm_tokenizer = load_llm_tokenizer(llm_folder, gguf_file)
-    llm_tokenizer.add_special_tokens({"additional_special_tokens": [EMOTION_TOKEN, COGNITION_TOKEN]})
-    config = offline_config(
-        emotion_token_id=llm_tokenizer.convert_tokens_to_ids(EMOTION_TOKEN),
-        cognition_token_id=llm_tokenizer.convert_tokens_to_ids(COGNITION_TOKEN),
-        **config_overrides,
-    )
+    ids = add_placeholder_tokens(llm_tokenizer)
+    config = offline_config(emotion_token_id=ids["emotion"], cognition_token_id=ids["cognition"], **config_overrides)
     model = from_pretrained_components(
         config,
         text_encoder=minilm_path(),

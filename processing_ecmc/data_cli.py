@@ -13,7 +13,7 @@ import json
 import logging
 from pathlib import Path
 
-from .atomic_io import write_text
+from modeling_ecmc.atomic_io import write_text
 from .datasets_ecmc import build_dataset, import_mmda, load_dataset_dict, push_dataset, save_dataset
 
 

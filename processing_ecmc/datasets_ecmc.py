@@ -91,8 +91,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic_io import atomic_folder, recover_folder
-from .media_ecmc import TOLERANCE_S, MediaError, media_duration
+from modeling_ecmc.atomic_io import atomic_folder, recover_folder
+from modeling_ecmc.media_ecmc import TOLERANCE_S, MediaError, media_duration
 from .schema import COGNITION_LABELS, COLUMNS, EMOTION_LABELS, SPLITS, features
 
 logger = logging.getLogger(__name__)

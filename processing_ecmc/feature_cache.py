@@ -83,9 +83,9 @@ import torch
 from safetensors.torch import load as _st_load
 from safetensors.torch import save as _st_save
 
-from .atomic_io import remove_dead_temporaries as _remove_dead_temporaries
-from .atomic_io import write_bytes as _write_atomic
-from .processing_ecmc import MODALITIES
+from modeling_ecmc.atomic_io import remove_dead_temporaries as _remove_dead_temporaries
+from modeling_ecmc.atomic_io import write_bytes as _write_atomic
+from modeling_ecmc.vocabulary_ecmc import MODALITIES
 
 logger = logging.getLogger(__name__)
 
@@ -387,7 +387,7 @@ def _load_row(processor, row, data_root, use_video: bool, use_audio: bool, confi
     if want_video and want_audio:  # the processor's own path (a video without audio track: no waveform)
         frames, waveform = processor.load_media(video_path, audio_path, start, end)
     elif want_video:  # the audio is not used or comes from features: do not decode it
-        from .media_ecmc import load_video_frames
+        from modeling_ecmc.media_ecmc import load_video_frames
 
         frames = load_video_frames(video_path, start, end, processor.num_frames)
     elif want_audio:
@@ -398,7 +398,7 @@ def _load_row(processor, row, data_root, use_video: bool, use_audio: bool, confi
 
 def _load_audio_only(processor, audio_path, video_path, start, end):
     """The waveform of a separate audio file, else of a video's audio track (None if it has none)."""
-    from .media_ecmc import NoAudioTrackError
+    from modeling_ecmc.media_ecmc import NoAudioTrackError
 
     if audio_path:
         return processor.load_media(None, audio_path, start, end)[1]

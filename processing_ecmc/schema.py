@@ -5,7 +5,7 @@ decoder. Paths are relative to the data set's root folder (stored in the Dataset
 absolute. A missing modality is an empty string, never a fake file.
 """
 
-from .prompts_ecmc import COGNITION_LABELS, EMOTION_LABELS
+from modeling_ecmc.vocabulary_ecmc import COGNITION_LABELS, EMOTION_LABELS
 
 # name -> (datasets feature dtype, meaning). Order is the column order of built data sets.
 COLUMNS = {

@@ -27,8 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic_io import remove_dead_temporaries, temporary_name, write_text
-from .prompts_ecmc import COGNITION_LABELS, EMOTION_LABELS
+from modeling_ecmc.atomic_io import remove_dead_temporaries, temporary_name, write_text
+from modeling_ecmc.vocabulary_ecmc import COGNITION_LABELS, EMOTION_LABELS
 from .schema import COLUMNS, SPLITS
 from .synth_face import SIZE, gaze_at, render_frame, subject_look
 

@@ -27,7 +27,7 @@ from modeling_ecmc import ECMCForConditionalGeneration  # noqa: E402
 from modeling_ecmc.modeling_ecmc import ECMCModelOutput  # noqa: E402
 from processing_ecmc.datasets_ecmc import load_dataset_dict  # noqa: E402
 from processing_ecmc.feature_cache import cached_dataset, collate_cached  # noqa: E402
-from processing_ecmc.processing_ecmc import ECMCProcessor  # noqa: E402
+from modeling_ecmc.processing_ecmc import ECMCProcessor  # noqa: E402
 from training_ecmc.trainer import ECMCCollator, WithCaptions  # noqa: E402
 
 

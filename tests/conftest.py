@@ -48,7 +48,7 @@ def tiny_checkpoint(tmp_path_factory):
 
     from modeling_ecmc import ECMCForConditionalGeneration
     from modeling_ecmc.presets import build_processor, load_llm_tokenizer, minilm_path
-    from processing_ecmc.prompts_ecmc import COGNITION_TOKEN, EMOTION_TOKEN
+    from modeling_ecmc.vocabulary_ecmc import COGNITION_TOKEN, EMOTION_TOKEN
 
     llm_tokenizer = load_llm_tokenizer()
     llm_tokenizer.add_special_tokens({"additional_special_tokens": [EMOTION_TOKEN, COGNITION_TOKEN]})

@@ -12,7 +12,7 @@ import pytest
 from evaluation_ecmc.detection import detection_markdown, detection_scores, detection_table, parse_answer
 from evaluation_ecmc.human_eval import aggregate_ratings, export_rating_kit, fleiss_kappa, ratings_to_counts
 from evaluation_ecmc.label_readback import chance_levels, read_cognition, read_emotion, read_labels, readback_scores
-from processing_ecmc.prompts_ecmc import format_caption
+from modeling_ecmc.vocabulary_ecmc import format_caption
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -158,7 +158,7 @@ def test_detection_scores_and_table_math():
 
 def test_prompts_come_from_prompts_ecmc_and_subjects_from_rows(synth_rows):
     from evaluation_ecmc.detection import detection_prompt, profile_prompt, subjects_from_rows
-    from processing_ecmc.prompts_ecmc import get_prompt
+    from modeling_ecmc.prompts_ecmc import get_prompt
 
     class PlainTokenizer:  # no chat template: the prompt text plus a newline, like ECMCProcessor._chat
         chat_template = None

@@ -82,7 +82,7 @@ from processing_ecmc.feature_cache import (
     cache_fingerprint,
     load_cached_features,
 )
-from processing_ecmc.media_ecmc import MediaError
+from modeling_ecmc.media_ecmc import MediaError
 from training_ecmc.config import ConfigError, load_config
 
 SECRET = "SECRET-TRANSCRIPT-bad-inputs"
@@ -131,7 +131,7 @@ def media(tmp_path_factory):
 def tiny(tiny_checkpoint):
     """(model, processor) of the tiny checkpoint, loaded with our own classes."""
     from modeling_ecmc import ECMCForConditionalGeneration
-    from processing_ecmc.processing_ecmc import ECMCProcessor
+    from modeling_ecmc.processing_ecmc import ECMCProcessor
 
     model = ECMCForConditionalGeneration.from_pretrained(tiny_checkpoint).eval()
     return model, ECMCProcessor.from_pretrained(tiny_checkpoint, trust_remote_code=False)
@@ -232,7 +232,7 @@ def test_unusual_media_is_normalised(media, tiny, case):
     out = processor(audios=str(media / name))
     length = int(out["audio_attention_mask"].sum())
     assert length == round(seconds * processor.sampling_rate)  # resampled to 16 kHz mono, exactly
-    from processing_ecmc.media_ecmc import load_audio
+    from modeling_ecmc.media_ecmc import load_audio
 
     wave = load_audio(media / name, sample_rate=processor.sampling_rate)
     assert wave.ndim == 1 and np.isfinite(wave).all()

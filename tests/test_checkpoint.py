@@ -61,8 +61,8 @@ def test_fresh_python_loads_and_generates(offline_checkpoint, tmp_path):
 
 
 def test_our_processor_class_loads_a_checkpoint_without_a_remote_code_prompt(offline_checkpoint, tmp_path):
-    # `from processing_ecmc import ECMCProcessor` in a fresh Python (modeling_ecmc not imported first)
-    code = "from processing_ecmc import ECMCProcessor; print(type(ECMCProcessor.from_pretrained(__import__('sys').argv[1])).__name__)"
+    # `from modeling_ecmc import ECMCProcessor` in a fresh Python (modeling_ecmc not imported first)
+    code = "from modeling_ecmc import ECMCProcessor; print(type(ECMCProcessor.from_pretrained(__import__('sys').argv[1])).__name__)"
     result = subprocess.run([sys.executable, "-c", code, str(offline_checkpoint)], cwd=Path(__file__).parents[1],
                             capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
     assert result.returncode == 0, result.stderr[-3000:]

@@ -14,7 +14,7 @@ reruns, and compares bytes (or tensors) with an uninterrupted run. Crash points 
 5. training: `tests/test_train.py::test_resume_after_kill_reproduces_the_uninterrupted_losses`
    (killed once the first checkpoint is complete; the resumed run has the same steps and losses).
 
-Every write in the package goes through `processing_ecmc/atomic_io.py` (temporary sibling + fsync +
+Every write in the package goes through `modeling_ecmc/atomic_io.py` (temporary sibling + fsync +
 `os.replace`, folders swapped with two renames); `test_every_write_in_the_package_is_atomic` keeps
 it that way.
 """
@@ -165,7 +165,7 @@ def test_kill_during_feature_caching(tmp_path, tiny_checkpoint, tiny_synth_datas
     from safetensors import safe_open
 
     from processing_ecmc.feature_cache import build_feature_cache
-    from processing_ecmc.processing_ecmc import ECMCProcessor
+    from modeling_ecmc.processing_ecmc import ECMCProcessor
 
     model = ECMCForConditionalGeneration.from_pretrained(tiny_checkpoint).eval()
     processor = ECMCProcessor.from_pretrained(tiny_checkpoint, trust_remote_code=False)
@@ -181,7 +181,7 @@ def test_kill_during_feature_caching(tmp_path, tiny_checkpoint, tiny_synth_datas
         from modeling_ecmc import ECMCForConditionalGeneration
         from processing_ecmc.datasets_ecmc import load_dataset_dict
         from processing_ecmc.feature_cache import build_feature_cache
-        from processing_ecmc.processing_ecmc import ECMCProcessor
+        from modeling_ecmc.processing_ecmc import ECMCProcessor
         model = ECMCForConditionalGeneration.from_pretrained({str(tiny_checkpoint)!r}).eval()
         processor = ECMCProcessor.from_pretrained({str(tiny_checkpoint)!r}, trust_remote_code=False)
         rows = load_dataset_dict({str(tiny_synth_dataset)!r})["train"]
@@ -214,7 +214,7 @@ WRITE_CALLS = {"write_text", "write_bytes", "savefig", "save_to_disk", "save_fil
 PACKAGE = ("processing_ecmc", "training_ecmc", "evaluation_ecmc", "modeling_ecmc", "train.py")
 # Writes that are atomic by construction or not ours to make atomic, each with its reason.
 ALLOWED = {
-    ("processing_ecmc/atomic_io.py", "*"): "the helper itself",
+    ("modeling_ecmc/atomic_io.py", "*"): "the helper itself",
     ("processing_ecmc/synth.py", "open"): "the mixed session WAV in a TemporaryDirectory (ffmpeg then writes the "
                                           "MP4 to a temporary name, renamed when complete)",
     ("evaluation_ecmc/caption_tokenization.py", "open"): "the PTB tokeniser's input in a TemporaryDirectory",
@@ -260,5 +260,5 @@ def test_every_write_in_the_package_is_atomic():
             for name, line in _writes(path):
                 if (rel, name) not in ALLOWED:
                     offenders.append(f"{rel}:{line}: {name}")
-    assert not offenders, ("non-atomic writes (use processing_ecmc.atomic_io, or add a reasoned exception):\n"
+    assert not offenders, ("non-atomic writes (use modeling_ecmc.atomic_io, or add a reasoned exception):\n"
                            + "\n".join(offenders))

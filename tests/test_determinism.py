@@ -101,7 +101,7 @@ def test_same_checkpoint_same_captions(two_runs, tiny_synth_dataset):
     from modeling_ecmc import ECMCForConditionalGeneration
     from processing_ecmc.datasets_ecmc import load_dataset_dict
     from processing_ecmc.feature_cache import cached_dataset
-    from processing_ecmc.processing_ecmc import ECMCProcessor
+    from modeling_ecmc.processing_ecmc import ECMCProcessor
 
     rows = load_dataset_dict(tiny_synth_dataset)["validation"]
     captions = {}

@@ -1,12 +1,12 @@
-"""processing_ecmc.media_ecmc on real media made by ffmpeg at test time (tests/media_fixtures.py)."""
+"""modeling_ecmc.media_ecmc on real media made by ffmpeg at test time (tests/media_fixtures.py)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from processing_ecmc import media_ecmc
-from processing_ecmc.media_ecmc import (
+from modeling_ecmc import media_ecmc
+from modeling_ecmc.media_ecmc import (
     MediaError,
     decode_all_frames,
     load_audio,

@@ -10,7 +10,7 @@ import pytest
 
 from evaluation_ecmc.caption_metrics import METRICS, PARTS, compute_caption_metrics
 from evaluation_ecmc.caption_tokenization import cjk_tokenize, java_available, ptb_tokenize
-from processing_ecmc.prompts_ecmc import format_caption, split_caption
+from modeling_ecmc.vocabulary_ecmc import format_caption, split_caption
 
 pytestmark = pytest.mark.skipif(not java_available(), reason="the COCO caption code needs Java")
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from media_fixtures import make_audio, make_video, write_bytes
 
-from processing_ecmc.prompts_ecmc import format_caption
+from modeling_ecmc.vocabulary_ecmc import format_caption
 
 pytestmark = pytest.mark.slow
 NOTEBOOK = Path(__file__).resolve().parents[1] / "examples" / "ecmc_pipeline.ipynb"
@@ -152,7 +152,7 @@ def test_resaved_old_checkpoint_registers_the_pipeline(tiny_checkpoint, tmp_path
     from transformers import pipeline
 
     from modeling_ecmc import ECMCForConditionalGeneration
-    from processing_ecmc.processing_ecmc import ECMCProcessor
+    from modeling_ecmc.processing_ecmc import ECMCProcessor
 
     old = tmp_path / "old"  # as saved before the pipeline existed
     shutil.copytree(tiny_checkpoint, old)
@@ -204,7 +204,7 @@ def test_profile_model_writes_the_profiles(tiny_checkpoint, caplog):
 
     from modeling_ecmc import ECMCForConditionalGeneration
     from modeling_ecmc.generation_ecmc import generate_texts
-    from processing_ecmc.processing_ecmc import ECMCProcessor
+    from modeling_ecmc.processing_ecmc import ECMCProcessor
 
     model, processor = ECMCForConditionalGeneration.from_pretrained(tiny_checkpoint), ECMCProcessor.from_pretrained(tiny_checkpoint)
     other = copy.deepcopy(model.language_model)

@@ -8,7 +8,8 @@ import pytest
 import torch
 from media_fixtures import make_audio, make_video
 
-from processing_ecmc.prompts_ecmc import COGNITION_TOKEN, EMOTION_TOKEN, format_caption, get_prompt, split_caption
+from modeling_ecmc.prompts_ecmc import get_prompt
+from modeling_ecmc.vocabulary_ecmc import COGNITION_TOKEN, EMOTION_TOKEN, format_caption, split_caption
 
 
 @pytest.fixture(scope="module")
@@ -101,14 +102,14 @@ def test_single_caption_pair_is_one_sample(processor):
 
 
 def test_missing_media_file_names_the_file(processor, tmp_path):
-    from processing_ecmc.media_ecmc import MediaError
+    from modeling_ecmc.media_ecmc import MediaError
 
     with pytest.raises(MediaError, match="nope.mp4"):
         processor(videos=str(tmp_path / "nope.mp4"), transcripts="x")
 
 
 def test_processor_round_trip(processor, tmp_path):
-    from processing_ecmc.processing_ecmc import ECMCProcessor
+    from modeling_ecmc.processing_ecmc import ECMCProcessor
 
     processor.save_pretrained(tmp_path)
     loaded = ECMCProcessor.from_pretrained(tmp_path)

@@ -139,7 +139,7 @@ def test_ecmc_checkpoints_load_no_pickle_and_no_checkpoint_code(tmp_path, tiny_c
     from safetensors.torch import load_file
 
     from modeling_ecmc import ECMCForConditionalGeneration
-    from processing_ecmc.processing_ecmc import ECMCProcessor
+    from modeling_ecmc.processing_ecmc import ECMCProcessor
 
     folder = tmp_path / "pickled"
     shutil.copytree(tiny_checkpoint, folder)
@@ -176,7 +176,7 @@ def _sentences(text: str):
 
 @pytest.mark.slow
 def test_a_full_run_logs_no_transcript_or_caption(tmp_path, tiny_checkpoint):
-    from processing_ecmc.prompts_ecmc import format_caption
+    from modeling_ecmc.vocabulary_ecmc import format_caption
 
     config = tmp_path / "config.yaml"
     config.write_text(yaml.safe_dump({

@@ -11,7 +11,7 @@ decord = pytest.importorskip("decord")
 pytest.importorskip("imageio_ffmpeg")
 pytest.importorskip("PIL")
 from processing_ecmc import synth  # noqa: E402
-from processing_ecmc.prompts_ecmc import COGNITION_LABELS, EMOTION_LABELS  # noqa: E402
+from modeling_ecmc.vocabulary_ecmc import COGNITION_LABELS, EMOTION_LABELS  # noqa: E402
 from processing_ecmc.schema import COLUMNS, SPLITS  # noqa: E402
 from processing_ecmc.synth_face import render_frame, subject_look  # noqa: E402
 

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from evaluation_ecmc.text_baseline import main, text_baseline_captions
-from processing_ecmc.prompts_ecmc import split_caption
+from modeling_ecmc.vocabulary_ecmc import split_caption
 
 
 @pytest.mark.slow
@@ -34,7 +34,7 @@ def test_text_baseline_captions_and_runner(tmp_path, tiny_synth_dataset):
 def test_resolve_llm_choices(tiny_checkpoint):
     """`evaluate.llm` / `evaluate.text_baseline`: the checkpoint's decoder, or the LLM as shipped."""
     from modeling_ecmc import ECMCForConditionalGeneration
-    from processing_ecmc.processing_ecmc import ECMCProcessor
+    from modeling_ecmc.processing_ecmc import ECMCProcessor
 
     from evaluation_ecmc.detection import resolve_llm
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 from transformers import Trainer, TrainerCallback
 
-from processing_ecmc.atomic_io import atomic_folder, write_text
+from modeling_ecmc.atomic_io import atomic_folder, write_text
 from processing_ecmc.feature_cache import collate_cached
 
 from .sampler import ContrastiveBatchSampler

@@ -1,38 +1,9 @@
-"""The one source of label names, the caption format and every prompt (caption, profile, detection).
+"""Every prompt ECMC writes (caption, profile, detection, text-only baseline), in each language.
 
-This file travels inside saved checkpoints (the processor imports it), so it imports only the
-standard library.
+This file travels inside saved checkpoints (the processor imports it), so it imports only its siblings.
 """
 
-import re
-
-# Emotion valence y_e (paper §Emotional Representation Extraction).
-EMOTION_LABELS = {-1: "negative", 0: "neutral", 1: "positive"}
-# Cognition y_c in {0,1}^4, in this order (paper §Cognitive Representation Extraction, MMSE).
-COGNITION_LABELS = ("orientation deficit", "attention deficit", "memory deficit", "language disorder")
-
-# Placeholders the processor puts into the decoder prompt; the model replaces their embeddings by
-# the emotion / cognition query outputs (Eq. 3: [BOS] + h_e + h_c + prompt).
-EMOTION_TOKEN = "<ecmc_emotion>"
-COGNITION_TOKEN = "<ecmc_cognition>"
-
-# The reference implementation's target format; metrics are computed per part.
-CAPTION_TEMPLATE = "Emotion:\n{emotion}\n\nCognition:\n{cognition}"
-_CAPTION_RE = re.compile(r"^\s*Emotion:\s*(?P<emotion>.*?)\s*(?:Cognition:\s*(?P<cognition>.*))?$", re.S)
-
-
-def format_caption(emotion: str, cognition: str) -> str:
-    return CAPTION_TEMPLATE.format(emotion=emotion.strip(), cognition=cognition.strip())
-
-
-def split_caption(caption: str) -> dict:
-    """Split a caption into its emotion and cognition parts; a part that is missing comes back ''."""
-    match = _CAPTION_RE.match(caption)
-    if match is None:  # no "Emotion:" header: the model wrote free text; treat it all as emotion
-        head, sep, tail = caption.partition("Cognition:")
-        return {"emotion": head.strip(), "cognition": tail.strip() if sep else ""}
-    return {"emotion": (match["emotion"] or "").strip(), "cognition": (match["cognition"] or "").strip()}
-
+from .vocabulary_ecmc import DEFAULT_LANGUAGE
 
 PROMPTS = {
     "en": {
@@ -79,7 +50,7 @@ PROMPTS = {
 }
 
 
-def get_prompt(kind: str, language: str = "en", **fields) -> str:
+def get_prompt(kind: str, language: str = DEFAULT_LANGUAGE, **fields) -> str:
     """Fill one prompt template; unknown kinds or languages raise a ValueError naming the choices."""
     if language not in PROMPTS:
         raise ValueError(f"unknown prompt language {language!r}; choose one of {sorted(PROMPTS)}")

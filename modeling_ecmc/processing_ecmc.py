@@ -25,9 +25,17 @@ import torch
 from transformers import BatchFeature, ProcessorMixin
 
 from .media_ecmc import MediaError, NoAudioTrackError, load_audio, load_video_frames
-from .prompts_ecmc import COGNITION_TOKEN, EMOTION_TOKEN, format_caption, get_prompt, split_caption
-
-MODALITIES = ("video", "audio", "text")
+from .padding_ecmc import pad_stack
+from .prompts_ecmc import get_prompt
+from .vocabulary_ecmc import (
+    DEFAULT_LANGUAGE,
+    IGNORE_INDEX,
+    MODALITIES,
+    PLACEHOLDER_TOKENS,
+    RAW_INPUTS,
+    format_caption,
+    split_caption,
+)
 
 
 def _as_list(value, batch: int, name: str):
@@ -72,6 +80,15 @@ def _check_inputs(i, frames, waveform, transcript, video, audio):
     return waveform
 
 
+def add_placeholder_tokens(tokenizer) -> dict:
+    """Register the emotion / cognition placeholder tokens with the LLM tokenizer (once) and return
+    their ids {stream: id}, the config's `emotion_token_id` / `cognition_token_id`."""
+    missing = [t for t in PLACEHOLDER_TOKENS.values() if t not in tokenizer.get_vocab()]
+    if missing:
+        tokenizer.add_special_tokens({"additional_special_tokens": missing})
+    return {stream: tokenizer.convert_tokens_to_ids(token) for stream, token in PLACEHOLDER_TOKENS.items()}
+
+
 class ECMCProcessor(ProcessorMixin):
     r"""
     Args:
@@ -88,7 +105,7 @@ class ECMCProcessor(ProcessorMixin):
 
     def __init__(self, image_processor=None, feature_extractor=None, tokenizer=None, text_tokenizer=None,
                  num_frames: int = 8, num_query_tokens: int = 32, max_text_tokens: int = 128,
-                 max_caption_tokens: int = 192, max_audio_seconds: float = 60.0, language: str = "en", **kwargs):
+                 max_caption_tokens: int = 192, max_audio_seconds: float = 60.0, language: str = DEFAULT_LANGUAGE, **kwargs):
         super().__init__(image_processor, feature_extractor, tokenizer, text_tokenizer, **kwargs)
         self.num_frames = num_frames
         self.num_query_tokens = num_query_tokens
@@ -96,9 +113,7 @@ class ECMCProcessor(ProcessorMixin):
         self.max_caption_tokens = max_caption_tokens
         self.max_audio_seconds = max_audio_seconds
         self.language = language
-        missing = [t for t in (EMOTION_TOKEN, COGNITION_TOKEN) if t not in tokenizer.get_vocab()]
-        if missing:
-            tokenizer.add_special_tokens({"additional_special_tokens": missing})
+        add_placeholder_tokens(tokenizer)
 
     @property
     def sampling_rate(self) -> int:
@@ -106,7 +121,7 @@ class ECMCProcessor(ProcessorMixin):
 
     @property
     def placeholder_ids(self) -> dict:
-        return {s: self.tokenizer.convert_tokens_to_ids(t) for s, t in (("emotion", EMOTION_TOKEN), ("cognition", COGNITION_TOKEN))}
+        return add_placeholder_tokens(self.tokenizer)
 
     # ----- media -------------------------------------------------------------------------
     def load_media(self, video=None, audio=None, start=None, end=None):
@@ -154,9 +169,8 @@ class ECMCProcessor(ProcessorMixin):
             raise ValueError("no input: give at least one of videos, audios (or frames, waveforms) and transcripts")
         waveforms = [_check_inputs(i, frames[i], waveforms[i], transcripts[i], videos[i], audios[i]) for i in range(batch)]
 
-        present = torch.tensor(
-            [[f is not None, w is not None, t is not None] for f, w, t in zip(frames, waveforms, transcripts)]
-        )
+        decoded = {"video": frames, "audio": waveforms, "text": transcripts}
+        present = torch.tensor([[decoded[m][i] is not None for m in MODALITIES] for i in range(batch)])
         data = {"modality_mask": present}
         data.update(self._video_inputs(frames))
         data.update(self._audio_inputs(waveforms))
@@ -196,26 +210,30 @@ class ECMCProcessor(ProcessorMixin):
                 mask[i] = 0
         return {"text_input_ids": out["input_ids"], "text_attention_mask": mask}
 
-    def prompt_ids(self, language: str = "en") -> list[int]:
+    def prompt_ids(self, language: str = DEFAULT_LANGUAGE) -> list[int]:
         """[BOS] + emotion placeholders + cognition placeholders + caption prompt (Eq. 3)."""
         ids = self.placeholder_ids
         bos = [self.tokenizer.bos_token_id] if self.tokenizer.bos_token_id is not None else []
         prompt = self.tokenizer(get_prompt("caption", language), add_special_tokens=False)["input_ids"]
         return bos + [ids["emotion"]] * self.num_query_tokens + [ids["cognition"]] * self.num_query_tokens + prompt
 
-    def caption_inputs(self, captions=None, language: str = "en", batch: int | None = None) -> dict:
+    def caption_inputs(self, captions=None, language=None, batch: int | None = None) -> dict:
         """Decoder inputs alone: the prompt for `batch` generations, or prompt + target caption with
-        `labels` for each of `captions` (full captions or (emotion, cognition) pairs)."""
+        `labels` for each of `captions` (full captions or (emotion, cognition) pairs). `language` is
+        one language for every row or a list of one per row (None: the processor's `language`)."""
         if isinstance(captions, tuple):
             captions = [captions]
-        batch = len(captions) if captions is not None else (batch or 1)
-        prompt = self.prompt_ids(language)
+        if batch is None:
+            batch = len(captions) if captions is not None else len(language) if isinstance(language, list) else 1
+        languages = [lang or self.language for lang in _as_list(language, batch, "language")]
+        prompts = [self.prompt_ids(lang) for lang in languages]
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.tokenizer.eos_token_id
-        if captions is None:  # generation: left padding (all prompts have the same length here)
-            ids = torch.tensor([prompt] * batch)
-            return {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
+        if captions is None:  # generation: left padding, so that every prompt ends at the last position
+            ids, mask = pad_stack([torch.tensor(p) for p in prompts], pad, side="left")
+            return {"input_ids": ids, "attention_mask": mask}
+        captions = _as_list(captions, batch, "captions")
         sequences, labels = [], []
-        for caption in captions:
+        for prompt, caption in zip(prompts, captions):
             if isinstance(caption, (tuple, list)):
                 for part in caption:
                     _check_text(part, "a caption part", "captions")
@@ -225,16 +243,11 @@ class ECMCProcessor(ProcessorMixin):
                 raise ValueError("a target caption is empty")
             target = self.tokenizer(caption, add_special_tokens=False)["input_ids"][: self.max_caption_tokens]
             target = target + [self.tokenizer.eos_token_id]
-            sequences.append(prompt + target)
-            labels.append([-100] * len(prompt) + target)
-        width = max(len(s) for s in sequences)  # training: right padding, loss ignores the padding
-        ids = torch.full((batch, width), pad)
-        label_tensor = torch.full((batch, width), -100)
-        mask = torch.zeros((batch, width), dtype=torch.long)
-        for i, (seq, lab) in enumerate(zip(sequences, labels)):
-            ids[i, : len(seq)] = torch.tensor(seq)
-            label_tensor[i, : len(lab)] = torch.tensor(lab)
-            mask[i, : len(seq)] = 1
+            sequences.append(torch.tensor(prompt + target))
+            labels.append(torch.tensor([IGNORE_INDEX] * len(prompt) + target))
+        # training: right padding; the loss ignores the prompt and the padding
+        ids, mask = pad_stack(sequences, pad)
+        label_tensor, _ = pad_stack(labels, IGNORE_INDEX)
         return {"input_ids": ids, "attention_mask": mask, "labels": label_tensor}
 
     # ----- outputs -----------------------------------------------------------------------
@@ -269,10 +282,9 @@ class ECMCProcessor(ProcessorMixin):
 
     @property
     def model_input_names(self):
-        return ["input_ids", "attention_mask", "pixel_values_videos", "input_values", "audio_attention_mask",
-                "text_input_ids", "text_attention_mask", "modality_mask"]
+        return ["input_ids", "attention_mask", *(n for m in MODALITIES for n in RAW_INPUTS[m] if n), "modality_mask"]
 
 
 ECMCProcessor.register_for_auto_class()
 
-__all__ = ["ECMCProcessor"]
+__all__ = ["ECMCProcessor", "add_placeholder_tokens"]

@@ -12,8 +12,9 @@ old folder is kept as ``.<name>.<pid>.old`` until the new one is in place, and
     save_figure(fig, path, dpi=110)          # matplotlib, format from the extension
     with atomic_folder(path) as tmp: ...     # anything that writes a folder (save_to_disk, save_pretrained)
 
-Temporaries of dead processes are removed by ``remove_dead_temporaries(folder)``. This module
-does not travel inside checkpoints.
+Temporaries of dead processes are removed by ``remove_dead_temporaries(folder)``. ``read_utf8`` is the
+one reader of text files users write (manifests, configs). This module does not travel inside
+checkpoints.
 """
 
 from __future__ import annotations
@@ -37,9 +38,27 @@ __all__ = [
     "recover_folder",
     "remove_dead_temporaries",
     "temporary_name",
+    "read_utf8",
 ]
 
 _TMP_RE = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)\.(?P<kind>tmp|old)$")
+
+
+def read_utf8(path, what: str = "file", error=ValueError) -> str:
+    """The text of `path` (a manifest, a config): a missing file or bytes that are not UTF-8 raise
+    `error` naming the file, the byte offset and line; a leading byte-order mark is dropped."""
+    path = Path(path)
+    if not path.is_file():
+        raise error(f"{path}: {what} not found" if not path.exists() else f"{path}: not a file")
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        hint = " (it starts with a UTF-16 byte-order mark)" if data[:2] in (b"\xff\xfe", b"\xfe\xff") else ""
+        raise error(f"{path}: not valid UTF-8 at byte offset {exc.start} (line {line}): {exc.reason}{hint}; "
+                    "re-save the file as UTF-8") from None
+    return text[1:] if text.startswith("\ufeff") else text
 
 
 def temporary_name(path, kind: str = "tmp") -> Path:

@@ -1,8 +1,8 @@
 """`ecmc`: one command for the ECMC workflow. Each verb hands over to the module that implements it.
 
-    ecmc data build --manifest M --output DIR             data sets: build | mmda | push (processing_ecmc.data_cli)
+    ecmc data build --manifest M --output DIR             data sets: build | mmda (processing_ecmc.data_cli) | push
     ecmc features --config configs/offline_demo.yaml      the feature cache, built as train.py builds it
-    ecmc train --config configs/offline_demo.yaml         both training stages (the checkout's train.py)
+    ecmc train --config configs/offline_demo.yaml         both training stages (training_ecmc, as train.py)
     ecmc evaluate --checkpoint C --config CFG             evaluation report (evaluation_ecmc.run_evaluation)
     ecmc caption --checkpoint C clip.mp4 --transcript T   captions with the ecmc-captioning pipeline
     ecmc profile --checkpoint C captions.jsonl            one person's emotion-cognition profile (Eq. 4)
@@ -15,8 +15,6 @@ the --output file, never to a log.
 
 import argparse
 import contextlib
-import importlib
-import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -34,19 +32,6 @@ def _delegate(main, verb: str, argv: list):
         sys.argv[0] = saved
 
 
-def _from_checkout(module: str):
-    """Import a module of the source checkout that is not an installed package (train.py, demo/app.py).
-    It is found beside the installed packages, i.e. in the checkout of an editable install."""
-    root = Path(importlib.util.find_spec("training_ecmc").origin).parents[1]
-    if not (root / (module.replace(".", "/") + ".py")).is_file():
-        raise CLIError(f"{module.replace('.', '/')}.py not found beside the installed packages ({root}): this "
-                       "command runs the source checkout's script; install the package from its checkout "
-                       "with `pip install -e .`")
-    if str(root) not in sys.path:
-        sys.path.insert(0, str(root))
-    return importlib.import_module(module)
-
-
 def _load_pipeline(checkpoint: Path, **kwargs):
     from modeling_ecmc.pipeline_ecmc import load_pipeline
 
@@ -55,12 +40,12 @@ def _load_pipeline(checkpoint: Path, **kwargs):
     return load_pipeline(checkpoint, **kwargs)
 
 
-# ----- verbs implemented here (thin: the work is in the pipeline and train.py) -------------------
+# ----- verbs implemented here (thin: the work is in the pipeline and training_ecmc) ---------------
 def features(argv):
     parser = argparse.ArgumentParser(prog="ecmc features", description=(
         "Build (or complete) the feature cache of a config's data set: the data set is built first if "
         "the config says so, the model is the config's (or --checkpoint's), and the frozen encoders run "
-        "once per utterance (train.py's prepare_data, build_model and cached_splits). Reruns reuse what "
+        "once per utterance (training_ecmc.run's prepare_data, build_model and cached_splits). Reruns reuse what "
         "is cached and valid."))
     parser.add_argument("--config", type=Path, help="YAML under configs/ (defaults: training_ecmc/config.py)")
     parser.add_argument("--checkpoint", type=Path, help="take the encoders from this checkpoint (model.checkpoint)")
@@ -69,14 +54,14 @@ def features(argv):
     import logging
 
     from training_ecmc.config import load_config
+    from training_ecmc.run import build_model, cached_splits, prepare_data
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     overrides = args.set + ([f"model.checkpoint={args.checkpoint}"] if args.checkpoint else [])
     cfg = load_config(args.config, overrides)
-    train = _from_checkout("train")
-    dsd = train.prepare_data(cfg)
-    model, processor = train.build_model(cfg)
-    splits = train.cached_splits(cfg, model, processor, dsd)
+    dsd = prepare_data(cfg)
+    model, processor = build_model(cfg)
+    splits = cached_splits(cfg, model, processor, dsd)
     sizes = ", ".join(f"{name} {len(split)}" for name, split in splits.items())
     print(f"[ecmc] feature cache ({sizes} utterances) written to {Path(cfg['data']['cache_dir']).resolve()}")
 
@@ -188,13 +173,26 @@ def profile(argv):
 
 # ----- verbs handed to their modules ------------------------------------------------------------
 def data(argv):
+    if argv[:1] == ["push"]:  # the Hub upload (with its card) is hub_card's, a layer above the data sets
+        from hub_card.push_dataset import main as push_dataset
+
+        return push_dataset(argv[1:], prog="ecmc data push")
     from processing_ecmc.data_cli import main
 
     return _delegate(main, "data", argv)
 
 
+def _readback(processor, cfg):
+    """The read-back scorer factory of `stage2.select_by: readback` (imported only when used)."""
+    from evaluation_ecmc.selection import readback_scorer
+
+    return readback_scorer(processor, cfg)
+
+
 def train(argv):
-    return _delegate(_from_checkout("train").main, "train", argv)
+    from training_ecmc.cli import main
+
+    return _delegate(lambda args: main(args, readback=_readback), "train", argv)
 
 
 def evaluate(argv):
@@ -210,13 +208,15 @@ def push(argv):
 
 
 def demo(argv):
-    return _delegate(_from_checkout("demo.app").main, "demo", argv)
+    from demo.app import main
+
+    return _delegate(main, "demo", argv)
 
 
 COMMANDS = {  # verb -> (runner, one-line help)
     "data": (data, "build a data set from a manifest, import MMDA, or push one to the Hub (private by default)"),
     "features": (features, "run the frozen encoders once per utterance and store the feature cache"),
-    "train": (train, "train both stages (or one) from a YAML config: the source checkout's train.py"),
+    "train": (train, "train both stages (or one) from a YAML config, as train.py does (training_ecmc)"),
     "evaluate": (evaluate, "caption a split, score it against the baseline, write report.md / report.json"),
     "caption": (caption, "caption utterances (video / audio files, transcripts) with a checkpoint's pipeline"),
     "profile": (profile, "write one person's emotion-cognition profile from their captions (Eq. 4)"),

@@ -5,11 +5,12 @@ generated in a temporary folder. One pass = every utterance once, batch 8, forwa
 AdamW step of the BridgeNet (encoders frozen, in eval mode), three ways:
 - decode the media and run the encoders every step (processor on file paths, then the model on raw inputs);
 - run the encoders every step on media decoded once and held in memory (processor outputs);
-- read the feature cache (`processing_ecmc.feature_cache`: `CachedFeatureDataset` + `collate_cached`,
+- read the feature cache (`processing_ecmc.cached_dataset`: `CachedFeatureDataset` + `collate_cached`,
   every file's checksum verified on load) and feed `*_features` to the BridgeNet (ours).
 The cache's one-time build is timed separately. Every pass starts from the same BridgeNet weights
 and seed; the check compares the passes' mean losses (the cache stores float16 features and encodes
-group-norm audio one utterance at a time, so the numbers agree closely but not bit for bit).
+group-norm audio in equal-length groups, `ECMCModel.encode_per_row`, so the numbers agree closely but
+not bit for bit).
 
     python -m benchmarks.bench_feature_cache [--quick]
 """
@@ -81,8 +82,11 @@ def _train_pass(stage1, optimizer, batches) -> tuple[float, float]:
 
 def run(quick: bool = False, model_and_processor=None, num_subjects: int = 8, utterances_per_subject: int = 4,
         rounds: int = 2) -> list[Row]:
-    from processing_ecmc.feature_cache import CachedFeatureDataset, build_feature_cache, cache_fingerprint, collate_cached
+    from processing_ecmc.cache_build import build_feature_cache
+    from processing_ecmc.cache_fingerprint import cache_fingerprint
+    from processing_ecmc.cached_dataset import CachedFeatureDataset, collate_cached
     from processing_ecmc.synth import generate_synth
+    from training_ecmc.freezing import freeze_for_stage
 
     if quick:
         num_subjects, utterances_per_subject, rounds = 4, 4, 1
@@ -118,7 +122,7 @@ def run(quick: bool = False, model_and_processor=None, num_subjects: int = 8, ut
                 batch.pop("index")
                 yield batch
 
-        stage1.freeze_for_stage(1)
+        freeze_for_stage(stage1, 1)
         stage1.train()
         stage1.encoders.eval()  # frozen encoders: no dropout, as in the cache
         start_state = copy.deepcopy(stage1.bridge.state_dict())

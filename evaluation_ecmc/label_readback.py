@@ -29,9 +29,10 @@ import re
 
 import numpy as np
 
-from modeling_ecmc.vocabulary_ecmc import COGNITION_LABELS, EMOTION_LABELS, split_caption
+from modeling_ecmc.vocabulary_ecmc import COGNITION_DOMAINS, COGNITION_LABELS, EMOTION_LABELS, split_caption
 
-DOMAINS = ("orientation", "attention", "memory", "language")
+from .caption_tokenization import per_row_languages
+
 _VALENCE = {"negative": -1, "neutral": 0, "positive": 1}
 
 # ---- English ---------------------------------------------------------------------------------------
@@ -170,7 +171,7 @@ def _read_cognition_en(text: str) -> tuple[list[int], bool]:
                     positive.add(d)
         if not cue_hit and negated and _GENERAL_COGNITION.search(sentence):
             readable = True
-    return [int(d in positive) for d in DOMAINS], readable
+    return [int(d in positive) for d in COGNITION_DOMAINS], readable
 
 
 def _read_cognition_zh(text: str) -> tuple[list[int], bool]:
@@ -191,7 +192,7 @@ def _read_cognition_zh(text: str) -> tuple[list[int], bool]:
             positive.update(cues)
         elif negated and _ZH["general"].search(sentence):
             readable = True
-    return [int(d in positive) for d in DOMAINS], readable
+    return [int(d in positive) for d in COGNITION_DOMAINS], readable
 
 
 def read_cognition(text: str, language: str = "en") -> tuple[list[int], bool]:
@@ -220,10 +221,10 @@ def chance_levels(emotion_labels, cognition_labels, train_emotion_labels=None, t
     - uniform: a uniformly random class (emotion: each of 3 with 1/3; each deficit: 0/1 with 1/2), as
       expected values: accuracy 1/K; F1 of a class with frequency p: 2 p (1/K) / (p + 1/K)."""
     emo = np.asarray(emotion_labels, dtype=int)
-    cog = np.asarray(cognition_labels, dtype=int).reshape(len(emo), len(DOMAINS))
+    cog = np.asarray(cognition_labels, dtype=int).reshape(len(emo), len(COGNITION_DOMAINS))
     train_emo = np.asarray(train_emotion_labels if train_emotion_labels is not None else emo, dtype=int)
     train_cog = np.asarray(train_cognition_labels if train_cognition_labels is not None else cog,
-                           dtype=int).reshape(-1, len(DOMAINS))
+                           dtype=int).reshape(-1, len(COGNITION_DOMAINS))
     classes = sorted(EMOTION_LABELS)
     majority = max(classes, key=lambda c: (np.sum(train_emo == c), -abs(c)))
     freq = {c: float(np.mean(emo == c)) for c in classes}
@@ -249,7 +250,7 @@ def chance_levels(emotion_labels, cognition_labels, train_emotion_labels=None, t
         }
     maj_vec = (np.mean(train_cog, axis=0) > 0.5).astype(int)
     out["cognition_exact_match"] = {"majority": float(np.mean(np.all(cog == maj_vec, axis=1))),
-                                    "uniform": 0.5 ** len(DOMAINS)}
+                                    "uniform": 0.5 ** len(COGNITION_DOMAINS)}
     return out
 
 
@@ -259,15 +260,16 @@ def readback_scores(captions, emotion_labels, cognition_labels, language: str = 
 
     Returns {"n", "emotion": {accuracy, macro_f1, per_class_f1, unreadable}, "cognition": {per-label
     accuracy / precision / recall / F1, macro_f1, exact_match, unreadable}, "chance": chance_levels(...)}.
-    Unreadable emotions count as wrong (never guessed)."""
+    Unreadable emotions count as wrong (never guessed). `language`: one language for every caption,
+    or a list of one per caption (each is read in its own)."""
     captions = list(captions)
     emo = np.asarray(emotion_labels, dtype=int)
-    cog = np.asarray(cognition_labels, dtype=int).reshape(len(emo), len(DOMAINS))
+    cog = np.asarray(cognition_labels, dtype=int).reshape(len(emo), len(COGNITION_DOMAINS))
     if len(captions) != len(emo):
         raise ValueError(f"{len(captions)} captions but {len(emo)} labels")
-    read = [read_labels(c, language) for c in captions]
+    read = [read_labels(c, lang) for c, lang in zip(captions, per_row_languages(language, len(captions)))]
     pred_emo = np.array([r["emotion"] if r["emotion"] is not None else 99 for r in read], dtype=int)
-    pred_cog = np.array([r["cognition"] for r in read], dtype=int).reshape(len(read), len(DOMAINS))
+    pred_cog = np.array([r["cognition"] for r in read], dtype=int).reshape(len(read), len(COGNITION_DOMAINS))
     per_class = {EMOTION_LABELS[c]: _f1(pred_emo == c, emo == c) for c in sorted(EMOTION_LABELS)}
     cognition = {}
     for j, name in enumerate(COGNITION_LABELS):

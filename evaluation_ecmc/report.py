@@ -16,11 +16,12 @@ import math
 from pathlib import Path
 
 from modeling_ecmc.atomic_io import write_bytes, write_text
-from modeling_ecmc.vocabulary_ecmc import COGNITION_LABELS
+from modeling_ecmc.vocabulary_ecmc import COGNITION_LABELS, MODALITIES
 
 from .caption_metrics import METRICS
 
-ABLATION_COLUMNS = (("audio", "Audio"), ("video", "Video"), ("text", "Text"))
+# Table 5's modality columns: audio first (the paper's order), then the others in the canonical order
+ABLATION_COLUMNS = tuple((m, m.capitalize()) for m in sorted(MODALITIES, key=lambda m: m != "audio"))
 
 
 def _num(v, digits: int) -> str:

@@ -15,6 +15,7 @@ Captions, transcripts and profiles go to files only, never to the log.
 import argparse
 import collections
 import contextlib
+import copy
 import json
 import logging
 import os
@@ -22,6 +23,8 @@ import time
 from pathlib import Path
 
 import torch
+
+from modeling_ecmc.vocabulary_ecmc import MAX_NEW_TOKENS
 
 logger = logging.getLogger("ecmc.evaluate")
 
@@ -38,7 +41,7 @@ def bridge_batches(model, dataset, batch_size, desc=None):
     """(model inputs, BridgeNet output) per batch of a CachedFeatureDataset, in order (labels dropped)."""
     from tqdm.auto import tqdm
 
-    from processing_ecmc.feature_cache import collate_cached
+    from processing_ecmc.cached_dataset import collate_cached
 
     model.eval()
     loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, collate_fn=collate_cached)
@@ -49,15 +52,28 @@ def bridge_batches(model, dataset, batch_size, desc=None):
 
 
 @torch.no_grad()
-def caption_split(model, processor, dataset, batch_size=16, max_new_tokens=96, language="en"):
-    """Greedy captions and (h_e, h_c) for every item of a CachedFeatureDataset, in order."""
+def caption_split(model, processor, dataset, batch_size=16, max_new_tokens=MAX_NEW_TOKENS["caption"], language=None):
+    """Greedy captions and (h_e, h_c) for every item of a CachedFeatureDataset, in order. `language`:
+    one for every item, a list of one per item (each prompt in its own), or None (the processor's).
+
+    The BridgeNet runs once per batch: its output gives h_e / h_c and fills the prompt's placeholders
+    (`model.embed_prompt`, what the model's forward does at prefill), and the decoder generates from
+    those embeddings with the model's generation config (it then returns only the new tokens; the
+    model's own `generate` takes no `inputs_embeds`)."""
+    languages = [language] * len(dataset) if language is None or isinstance(language, str) else list(language)
+    if len(languages) != len(dataset):
+        raise ValueError(f"{len(languages)} languages for {len(dataset)} items")
+    settings = copy.deepcopy(model.generation_config)  # the model's generation config, greedy, this length
+    settings.update(max_new_tokens=max_new_tokens, do_sample=False)
     captions, h_e, h_c = [], [], []
     for batch, bridge in bridge_batches(model, dataset, batch_size, desc="Captioning"):
+        n = len(bridge.h_e)
         h_e.append(bridge.h_e.float())
         h_c.append(bridge.h_c.float())
-        prompt = processor.caption_inputs(language=language, batch=len(bridge.h_e))
-        ids = model.generate(**prompt, **batch, max_new_tokens=max_new_tokens, do_sample=False)
-        captions += [c["caption"] for c in processor.post_process_caption(ids, prompt["input_ids"].shape[1])]
+        prompt = processor.caption_inputs(language=languages[len(captions):len(captions) + n], batch=n)
+        ids = model.language_model.generate(inputs_embeds=model.embed_prompt(prompt["input_ids"], bridge),
+                                            attention_mask=prompt["attention_mask"], generation_config=settings)
+        captions += [c["caption"] for c in processor.post_process_caption(ids)]
     return captions, torch.cat(h_e).numpy(), torch.cat(h_c).numpy()
 
 
@@ -83,7 +99,7 @@ def llm_resolver(model, processor):
     return resolve
 
 
-def text_baseline_row(llm_choice, eval_cfg, rows, references, language):
+def text_baseline_row(llm_choice, eval_cfg, rows, references, languages):
     """(row name, metrics) of the text-only LLM baseline, or None when `evaluate.text_baseline` is null.
     `llm_choice`: choice -> (llm, tokenizer, name), e.g. `llm_resolver(model, processor)`."""
     from .caption_metrics import compute_caption_metrics
@@ -92,29 +108,31 @@ def text_baseline_row(llm_choice, eval_cfg, rows, references, language):
     if not eval_cfg["text_baseline"]:
         return None
     llm, tokenizer, name = llm_choice(eval_cfg["text_baseline"])
-    captions = text_baseline_captions(llm, tokenizer, rows["transcript"], language, eval_cfg["max_new_tokens"],
+    captions = text_baseline_captions(llm, tokenizer, rows["transcript"], languages, eval_cfg["max_new_tokens"],
                                       eval_cfg["batch_size"])
-    return f"Text-only LLM ({name}, transcript only)", compute_caption_metrics(captions, references, language=language)
+    return f"Text-only LLM ({name}, transcript only)", compute_caption_metrics(captions, references, language=languages)
 
 
-def detection_section(llm, tokenizer, name, rows, captions, language):
+def detection_section(llm, tokenizer, name, rows, captions, default_language):
     """Tables 3-4 layout on this split's subjects: `llm` (the one `evaluate.llm` names) writes the
     profiles and answers depression / anxiety from the transcript alone, with a profile of ECMC's
-    captions, and with a profile of the reference captions."""
-    from modeling_ecmc.vocabulary_ecmc import format_caption
+    captions, and with a profile of the reference captions; each subject in its own language (its
+    rows', else `default_language`)."""
+    from modeling_ecmc.vocabulary_ecmc import reference_caption
 
     from .detection import detection_markdown, detection_table, run_detection, subjects_from_rows, write_profiles
 
-    subjects = subjects_from_rows(rows, captions)
-    references = subjects_from_rows(rows, [format_caption(r["emotion_caption"], r["cognition_caption"]) for r in rows])
+    subjects = subjects_from_rows(rows, captions, default_language)
+    references = subjects_from_rows(rows, [reference_caption(r) for r in rows], default_language)
+    languages = {s["subject_id"]: s["language"] for s in subjects}
     profiles = {
-        "ECMC profile": write_profiles(llm, tokenizer, {s["subject_id"]: s["captions"] for s in subjects}, language, 160),
+        "ECMC profile": write_profiles(llm, tokenizer, {s["subject_id"]: s["captions"] for s in subjects}, languages),
         "Reference-caption profile": write_profiles(llm, tokenizer, {s["subject_id"]: s["captions"] for s in references},
-                                                    language, 160),
+                                                    languages),
     }
     # a 135M decoder seldom answers in one word: its yes-vs-no likelihood is reported beside the parsed answers
-    table = detection_table({f"{name}, {mode} answer": run_detection(llm, tokenizer, subjects, profiles, language=language,
-                                                                   answer_mode=mode)
+    table = detection_table({f"{name}, {mode} answer": run_detection(llm, tokenizer, subjects, profiles,
+                                                                   language=default_language, answer_mode=mode)
                              for mode in ("generate", "likelihood")})
     return table, profiles["ECMC profile"], detection_markdown(table)
 
@@ -159,10 +177,10 @@ def plot_loss_curves(output_dir: Path, path: Path):
 def evaluate(checkpoint, cfg, output=None, split="test", profile_subjects=1):
     from modeling_ecmc import ECMCForConditionalGeneration
     from modeling_ecmc.atomic_io import write_text
-    from processing_ecmc.datasets_ecmc import load_dataset_dict
-    from processing_ecmc.feature_cache import cached_dataset
+    from processing_ecmc.dataset_io import load_dataset_dict
+    from processing_ecmc.cached_dataset import cached_dataset
     from modeling_ecmc.processing_ecmc import ECMCProcessor
-    from modeling_ecmc.vocabulary_ecmc import format_caption
+    from modeling_ecmc.vocabulary_ecmc import reference_caption
 
     from .caption_metrics import compute_caption_metrics
     from .detection import write_profiles
@@ -181,12 +199,12 @@ def evaluate(checkpoint, cfg, output=None, split="test", profile_subjects=1):
     # our installed processor code, never the code inside the checkpoint (SECURITY.md)
     processor = ECMCProcessor.from_pretrained(checkpoint, trust_remote_code=False)
     rows = dsd[split]
-    language = rows[0]["language"] or "en"
+    languages = [lang or processor.language for lang in rows["language"]]  # each row's own
     dataset = cached_dataset(model, processor, rows, cfg["data"]["cache_dir"], cfg["data"]["cache_batch_size"])
     with timed(f"captions of {len(rows)} utterances"):
         captions, h_e, h_c = caption_split(model, processor, dataset, eval_cfg["batch_size"], eval_cfg["max_new_tokens"],
-                                           language)
-    references = [format_caption(r["emotion_caption"], r["cognition_caption"]) for r in rows]
+                                           languages)
+    references = [reference_caption(r) for r in rows]
     write_text(output / "captions.jsonl", "".join(  # sensitive: a file, never the log
         json.dumps({"utterance_id": row["utterance_id"], "caption": caption}, ensure_ascii=False) + "\n"
         for row, caption in zip(rows, captions)))
@@ -194,11 +212,12 @@ def evaluate(checkpoint, cfg, output=None, split="test", profile_subjects=1):
     baseline = most_frequent_caption(dsd["train"])
     with timed("caption metrics"):
         metrics = {
-            "ECMC (ours)": compute_caption_metrics(captions, references, language=language),
-            "Most frequent training caption": compute_caption_metrics([baseline] * len(rows), references, language=language),
+            "ECMC (ours)": compute_caption_metrics(captions, references, language=languages),
+            "Most frequent training caption": compute_caption_metrics([baseline] * len(rows), references,
+                                                                      language=languages),
         }
     train = dsd["train"]
-    readback = readback_scores(captions, rows["emotion_label"], rows["cognition_labels"], language,
+    readback = readback_scores(captions, rows["emotion_label"], rows["cognition_labels"], languages,
                                train["emotion_label"], train["cognition_labels"])
     train_h_e, train_h_c = embed_split(model, cached_dataset(model, processor, train, cfg["data"]["cache_dir"],
                                                              cfg["data"]["cache_batch_size"]))
@@ -208,7 +227,7 @@ def evaluate(checkpoint, cfg, output=None, split="test", profile_subjects=1):
                                                          train_labels=train["cognition_labels"])}
     llm_choice = llm_resolver(model, processor)
     with timed("text-only LLM baseline"):
-        text_row = text_baseline_row(llm_choice, eval_cfg, rows, references, language)
+        text_row = text_baseline_row(llm_choice, eval_cfg, rows, references, languages)
     if text_row:
         metrics[text_row[0]] = text_row[1]
     figures = [
@@ -216,19 +235,21 @@ def evaluate(checkpoint, cfg, output=None, split="test", profile_subjects=1):
         ("t-SNE of h_e by emotion", plot_tsne(h_e, label_names(rows["emotion_label"], "emotion"), output / "tsne_h_e.png", "h_e")),
         ("t-SNE of h_c by cognition", plot_tsne(h_c, label_names(rows["cognition_labels"], "cognition"), output / "tsne_h_c.png", "h_c")),
         ("Figure 4 from predicted captions", plot_group_statistics(
-            group_statistics_from_rows(rows, captions, language), output / "figure4_predicted.png")),
+            group_statistics_from_rows(rows, captions, languages), output / "figure4_predicted.png")),
     ]
     detection = None
     if eval_cfg["detection"]:  # writes every subject's profile on the way
         with timed("profiles and detection"):
-            detection, profiles, detection_md = detection_section(*llm_choice(eval_cfg["llm"]), rows, captions, language)
+            detection, profiles, detection_md = detection_section(*llm_choice(eval_cfg["llm"]), rows, captions,
+                                                                  processor.language)
     else:
-        by_subject = collections.defaultdict(list)
-        for row, caption in zip(rows, captions):
+        by_subject, subject_language = collections.defaultdict(list), {}
+        for row, caption, lang in zip(rows, captions, languages):
             by_subject[row["subject_id"]].append(caption)
+            subject_language.setdefault(row["subject_id"], lang)  # its first row's
         chosen = dict(list(by_subject.items())[:profile_subjects])
         with timed(f"{len(chosen)} profile(s)"):
-            profiles = write_profiles(*llm_choice(eval_cfg["llm"])[:2], chosen, language, max_new_tokens=160) if chosen else {}
+            profiles = write_profiles(*llm_choice(eval_cfg["llm"])[:2], chosen, subject_language) if chosen else {}
     write_text(output / "profiles.json", json.dumps(profiles, ensure_ascii=False, indent=1))
 
     sections = [

@@ -14,7 +14,7 @@ Figures are written with matplotlib's Agg backend (no display needed).
 import numpy as np
 
 from modeling_ecmc.atomic_io import save_figure
-from modeling_ecmc.vocabulary_ecmc import COGNITION_LABELS, EMOTION_LABELS
+from modeling_ecmc.vocabulary_ecmc import COGNITION_LABELS, DEFAULT_LANGUAGE, EMOTION_LABELS
 
 GROUPS = ("depression", "anxiety", "healthy")
 CATEGORIES = ("negative emotion",) + tuple(COGNITION_LABELS)
@@ -61,15 +61,20 @@ def group_statistics(subject_ids, depression, anxiety, emotion_labels, cognition
     return {"categories": list(CATEGORIES), "groups": groups, "per_subject": per_subject}
 
 
-def group_statistics_from_rows(rows, captions=None, language: str = "en") -> dict:
-    """`group_statistics` from ECMC rows; with `captions` (one per row) the labels are read back from them."""
+def group_statistics_from_rows(rows, captions=None, language=None) -> dict:
+    """`group_statistics` from ECMC rows; with `captions` (one per row) the labels are read back from
+    them, each in `language`: one for every row, a list of one per row, or None (each row's own
+    `language`, DEFAULT_LANGUAGE where a row has none)."""
     rows = list(rows)
     if captions is not None:
+        from .caption_tokenization import per_row_languages
         from .label_readback import read_labels
 
         if len(captions) != len(rows):
             raise ValueError(f"{len(captions)} captions for {len(rows)} rows")
-        read = [read_labels(c, language) for c in captions]
+        if language is None:
+            language = [r.get("language") or DEFAULT_LANGUAGE for r in rows]
+        read = [read_labels(c, lang) for c, lang in zip(captions, per_row_languages(language, len(rows)))]
         emotion, cognition = [r["emotion"] for r in read], [r["cognition"] for r in read]
     else:
         emotion, cognition = [r["emotion_label"] for r in rows], [r["cognition_labels"] for r in rows]

@@ -19,27 +19,31 @@ import json
 import logging
 from pathlib import Path
 
-from modeling_ecmc.prompts_ecmc import get_prompt
-from modeling_ecmc.vocabulary_ecmc import format_caption, split_caption
+from modeling_ecmc.prompts_ecmc import chat_prompt, get_prompt
+from modeling_ecmc.vocabulary_ecmc import DEFAULT_LANGUAGE, MAX_NEW_TOKENS, format_caption, reference_caption, split_caption
 
-from .detection import chat_prompt, generate_texts, load_causal_lm
+from .caption_tokenization import per_row_languages
+from .detection import generate_texts, load_causal_lm
 
 logger = logging.getLogger(__name__)
 
 
-def text_baseline_captions(model, tokenizer, transcripts, language: str = "en", max_new_tokens: int = 96,
-                           batch_size: int = 8) -> list[str]:
-    """One caption per transcript, in the ECMC caption format."""
-    prompts = [chat_prompt(tokenizer, get_prompt("text_baseline", language, transcript=t)) for t in transcripts]
+def text_baseline_captions(model, tokenizer, transcripts, language=DEFAULT_LANGUAGE,
+                           max_new_tokens: int = MAX_NEW_TOKENS["caption"], batch_size: int = 8) -> list[str]:
+    """One caption per transcript, in the ECMC caption format; `language`: one for every transcript
+    or a list of one per transcript (each prompt in its own)."""
+    transcripts = list(transcripts)
+    prompts = [chat_prompt(tokenizer, get_prompt("text_baseline", lang, transcript=t))
+               for t, lang in zip(transcripts, per_row_languages(language, len(transcripts)))]
     texts = generate_texts(model, tokenizer, prompts, max_new_tokens, batch_size)
     return [format_caption(**split_caption(text)) for text in texts]
 
 
 def run_text_baseline(dataset, split: str = "test", model_id=None, gguf_file=None, output=None,
-                      max_new_tokens: int = 96, batch_size: int = 8) -> dict:
+                      max_new_tokens: int = MAX_NEW_TOKENS["caption"], batch_size: int = 8) -> dict:
     """Caption `split` of a saved DatasetDict with a text-only LLM and score it; writes captions.jsonl,
     metrics.json and metrics.md under `output` when given. Returns the metrics."""
-    from processing_ecmc.datasets_ecmc import load_dataset_dict
+    from processing_ecmc.dataset_io import load_dataset_dict
 
     from .caption_metrics import compute_caption_metrics
     from .report import caption_table_markdown
@@ -47,11 +51,11 @@ def run_text_baseline(dataset, split: str = "test", model_id=None, gguf_file=Non
     rows = load_dataset_dict(dataset)[split]
     if len(rows) == 0:
         raise ValueError(f"data set {dataset} has no rows in split {split!r}")
-    language = rows[0]["language"] or "en"
+    languages = [lang or DEFAULT_LANGUAGE for lang in rows["language"]]  # each row's own
     model, tokenizer = load_causal_lm(model_id, gguf_file)
-    captions = text_baseline_captions(model, tokenizer, rows["transcript"], language, max_new_tokens, batch_size)
-    references = [format_caption(r["emotion_caption"], r["cognition_caption"]) for r in rows]
-    metrics = compute_caption_metrics(captions, references, language=language)
+    captions = text_baseline_captions(model, tokenizer, rows["transcript"], languages, max_new_tokens, batch_size)
+    references = [reference_caption(r) for r in rows]
+    metrics = compute_caption_metrics(captions, references, language=languages)
     if output:
         from modeling_ecmc.atomic_io import write_json, write_text
 
@@ -73,7 +77,7 @@ def main(argv=None):
     parser.add_argument("--model", default=None, help="causal LM hub id or local folder (default: SmolLM2-135M-Instruct)")
     parser.add_argument("--gguf-file", default=None, help="GGUF file inside --model, if it is one")
     parser.add_argument("--output", type=Path, default=Path("outputs/text-baseline"))
-    parser.add_argument("--max-new-tokens", type=int, default=96)
+    parser.add_argument("--max-new-tokens", type=int, default=MAX_NEW_TOKENS["caption"])
     parser.add_argument("--batch-size", type=int, default=8)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")

@@ -1,7 +1,8 @@
 """Hub publishing for ECMC: model and data set card templates (`model_card.md`, `dataset_card.md`),
-filled from a checkpoint and its evaluation report, and the push command.
+filled from a checkpoint and its evaluation report or from a data set, and the push commands.
 
     python -m hub_card.push --checkpoint DIR --repo-id USER/NAME [--evaluation report.json] [--public] [--dry-run OUT]
+    python -m hub_card.push_dataset --dataset DIR --repo-id USER/NAME [--public]
 
 Repositories are private unless asked otherwise; cards carry numbers and settings, never transcripts
 or captions.

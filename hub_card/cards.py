@@ -125,7 +125,7 @@ def build_model_card(model, processor, repo_id: str, report: dict | None = None,
 
 def _synth_build_info(dsd) -> dict | None:
     """ECMC-Synth's build_info.json when the data set was built from an ECMC-Synth folder."""
-    from processing_ecmc.datasets_ecmc import data_root_of
+    from processing_ecmc.dataset_io import data_root_of
 
     root = data_root_of(dsd)
     info = Path(root) / "build_info.json" if root else None

@@ -81,8 +81,8 @@ def upload(folder, repo_id: str, private: bool = True, repo_type: str = "model")
 
 def upload_dataset_card(dsd, repo_id: str, private: bool = True) -> None:
     """Create the data set repository (private unless asked) and upload its card from the template.
-    Call before `push_dataset`: `datasets`' push_to_hub keeps an existing card's text and metadata
-    and only adds the split and feature metadata."""
+    Call before `push_dataset.push_dataset`: `datasets`' push_to_hub keeps an existing card's text
+    and metadata and only adds the split and feature metadata."""
     from huggingface_hub import HfApi
 
     token = hub_token()

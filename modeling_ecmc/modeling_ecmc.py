@@ -30,6 +30,7 @@ from .vocabulary_ecmc import (
 )
 from .frontends_ecmc import build_encoder
 from .losses_ecmc import cognition_contrastive_loss, emotion_contrastive_loss
+from .encoding_ecmc import encode_per_row, run_encoder
 
 @dataclass
 class ECMCModelOutput(ModelOutput):
@@ -165,19 +166,6 @@ class ECMCPreTrainedModel(PreTrainedModel):
             for tokens in module.query_tokens.values():
                 nn.init.normal_(tokens, mean=0.0, std=self.config.initializer_range)
 
-    def _trainable_modules(self, stage: int) -> list:
-        raise NotImplementedError
-
-    def freeze_for_stage(self, stage: int):
-        """Stage 1: only the BridgeNet trains. Stage 2: the BridgeNet and the LLM projections train;
-        encoders and LLM stay frozen (paper §Training Process). Returns self."""
-        if stage not in (1, 2):
-            raise ValueError(f"stage must be 1 or 2, got {stage!r}")
-        self.requires_grad_(False)
-        for module in self._trainable_modules(stage):
-            module.requires_grad_(True)
-        return self
-
 
 class ECMCModel(ECMCPreTrainedModel):
     """Frozen encoders F_v, F_a, F_t (Eq. 1) and the dual-stream BridgeNet (Eq. 2, 6-9)."""
@@ -188,56 +176,24 @@ class ECMCModel(ECMCPreTrainedModel):
         self.bridge = nn.ModuleDict({s: ECMCBridgeStream(config) for s in STREAMS})
         self.post_init()
 
-    def _trainable_modules(self, stage):
-        return [self.bridge]
-
-    # ----- encoders -----------------------------------------------------------------------
+    # ----- encoders (encoding_ecmc.py) ------------------------------------------------------
     def _run_encoder(self, modality: str, values, mask):
-        encoder = self.encoders[modality]
-        with torch.set_grad_enabled(torch.is_grad_enabled() and any(p.requires_grad for p in encoder.parameters())):
-            if modality == "video":
-                states = encoder(pixel_values=values).last_hidden_state
-                return states, None
-            if modality == "audio":
-                if mask is not None and getattr(encoder.config, "feat_extract_norm", "layer") == "group" and not mask.all():
-                    return self._run_group_norm_audio_encoder(encoder, values, mask)
-                output = encoder(values, attention_mask=mask)
-                states = output.last_hidden_state
-                if output.get("attention_mask") is not None:  # a front end that says which frames are valid
-                    mask = output.attention_mask
-                elif mask is not None:  # waveform samples -> encoder frames
-                    mask = encoder._get_feature_vector_attention_mask(states.shape[1], mask)
-                return states, mask
-            states = encoder(input_ids=values, attention_mask=mask).last_hidden_state
-            return states, mask
-
-    @staticmethod
-    def _run_group_norm_audio_encoder(encoder, values, mask):
-        """HuBERT-base style encoders normalise over the whole waveform (GroupNorm in the first conv),
-        so padding changes every frame of a padded sample. Encode each sample at its true length."""
-        lengths = [int(n) for n in mask.sum(dim=1).tolist()]
-        # a sample without audio in a mixed batch (length 0) is not encoded: its row stays masked zeros
-        outputs = [encoder(values[i : i + 1, :n]).last_hidden_state[0] if n else None for i, n in enumerate(lengths)]
-        frames = max((o.shape[0] for o in outputs if o is not None), default=1)
-        states = values.new_zeros(len(outputs), frames, encoder.config.hidden_size)
-        frame_mask = torch.zeros(len(outputs), frames, dtype=torch.long, device=values.device)
-        for i, out in enumerate(outputs):
-            if out is not None:
-                states[i, : out.shape[0]] = out
-                frame_mask[i, : out.shape[0]] = 1
-        return states, frame_mask
+        return run_encoder(self.encoders[modality], modality, values, mask)
 
     def encode_modalities(self, **inputs) -> dict:
-        """Run the frozen encoders on raw inputs: {modality: (features, mask)} for the modalities given.
-
-        The feature cache stores exactly these outputs, so training can skip the encoders.
-        """
+        """Run the frozen encoders on raw inputs: {modality: (features, mask)} for the modalities given."""
         encoded = {}
         for m in self.config.modalities:
             values_name, mask_name = RAW_INPUTS[m]
             if inputs.get(values_name) is not None:
                 encoded[m] = self._run_encoder(m, inputs[values_name], inputs.get(mask_name) if mask_name else None)
         return encoded
+
+    def encode_per_row(self, **inputs) -> dict:
+        """{modality: [features (frames, d) or None per row]} of a processor batch (raw inputs and
+        `modality_mask`), each row trimmed to its valid frames and independent of its batch: what the
+        feature cache stores (`encoding_ecmc.encode_per_row`)."""
+        return encode_per_row(self, inputs)
 
     def _gather_features(self, inputs: dict):
         """Features, masks and per-sample presence for every configured modality, validated."""
@@ -361,9 +317,6 @@ class ECMCForConditionalGeneration(ECMCPreTrainedModel, GenerationMixin):
         )
         self.language_model = AutoModelForCausalLM.from_config(config.text_config)
         self.post_init()
-
-    def _trainable_modules(self, stage):
-        return [self.model.bridge] + ([self.language_projections] if stage == 2 else [])
 
     def get_input_embeddings(self):
         return self.language_model.get_input_embeddings()

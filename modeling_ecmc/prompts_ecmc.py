@@ -58,3 +58,31 @@ def get_prompt(kind: str, language: str = DEFAULT_LANGUAGE, **fields) -> str:
     if kind not in templates:
         raise ValueError(f"unknown prompt kind {kind!r}; choose one of {sorted(templates)}")
     return templates[kind].format(**fields) if fields else templates[kind]
+
+
+# The disorder names the detection prompt asks about, per language (any other name is used as given).
+DISORDER_NAMES = {"en": {"depression": "depression", "anxiety": "anxiety"},
+                  "zh": {"depression": "抑郁", "anxiety": "焦虑"}}
+
+
+def chat_prompt(tokenizer, content: str) -> str:
+    """`content` as one user turn of the tokenizer's chat template (plain text + newline without one)."""
+    if getattr(tokenizer, "chat_template", None):
+        return tokenizer.apply_chat_template([{"role": "user", "content": content}], tokenize=False,
+                                             add_generation_prompt=True)
+    return content + "\n"
+
+
+def profile_prompt(tokenizer, captions, language: str = DEFAULT_LANGUAGE) -> str:
+    """Eq. 4: one subject's captions, numbered, in the "profile" template, chat-formatted for `tokenizer`."""
+    listed = "\n".join(f"{i + 1}. {c}" for i, c in enumerate(captions))
+    return chat_prompt(tokenizer, get_prompt("profile", language, captions=listed))
+
+
+def detection_prompt(tokenizer, transcript: str, disorder: str, profile: str | None = None,
+                     language: str = DEFAULT_LANGUAGE) -> str:
+    """Eq. 5: the chat-formatted yes/no question about `disorder` (a name as written in the prompt),
+    with the profile block when a profile is given."""
+    block = get_prompt("profile_block", language, profile=profile) if profile else ""
+    return chat_prompt(tokenizer, get_prompt("detection", language, profile_block=block, transcript=transcript,
+                                             disorder=disorder))

@@ -5,7 +5,7 @@ decoder. Paths are relative to the data set's root folder (stored in the Dataset
 absolute. A missing modality is an empty string, never a fake file.
 """
 
-from modeling_ecmc.vocabulary_ecmc import COGNITION_LABELS, EMOTION_LABELS
+from modeling_ecmc.vocabulary_ecmc import COGNITION_LABELS, FEATURE_COLUMNS, MEDIA_COLUMNS
 
 # name -> (datasets feature dtype, meaning). Order is the column order of built data sets.
 COLUMNS = {
@@ -27,6 +27,10 @@ COLUMNS = {
     "video_features_path": ("string", "pre-extracted video features (.npy, T x d), or ''"),
 }
 SPLITS = ("train", "validation", "test")
+# The file columns, in the order a row's files are checked (the first problem found is its drop reason).
+MEDIA_PATHS = tuple(MEDIA_COLUMNS.values())  # video, audio
+FEATURE_PATHS = (FEATURE_COLUMNS["audio"], FEATURE_COLUMNS["video"])  # the schema's order: audio first
+PATH_COLUMNS = MEDIA_PATHS + FEATURE_PATHS
 
 
 def features():
@@ -41,4 +45,4 @@ def features():
     return datasets.Features({name: feature(dtype) for name, (dtype, _) in COLUMNS.items()})
 
 
-__all__ = ["COLUMNS", "SPLITS", "features", "EMOTION_LABELS", "COGNITION_LABELS"]
+__all__ = ["COLUMNS", "SPLITS", "MEDIA_PATHS", "FEATURE_PATHS", "PATH_COLUMNS", "features"]

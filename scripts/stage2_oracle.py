@@ -6,29 +6,25 @@ language projections with the LLM frozen (the paper's stage 2, same captions, ba
 the demo), then captions the validation split greedily and reads the labels back. Whatever this
 oracle cannot reach, no BridgeNet can reach in that budget. Not part of the package or the tests.
 
-    OMP_NUM_THREADS=1 .venv/bin/python scripts/stage2_oracle.py --checkpoint outputs/demo/stage1/best
+    OMP_NUM_THREADS=1 .venv/bin/python -m scripts.stage2_oracle --checkpoint outputs/demo/stage1/best
 
 Prints the training loss every 10 steps, then distinct captions and the read-back scores (JSON).
 """
 
 import argparse
 import json
-import sys
 import time
-from pathlib import Path
 
 import torch
 from torch import nn
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from evaluation_ecmc.label_readback import readback_scores  # noqa: E402
-from modeling_ecmc import ECMCForConditionalGeneration  # noqa: E402
-from modeling_ecmc.modeling_ecmc import ECMCModelOutput  # noqa: E402
-from processing_ecmc.datasets_ecmc import load_dataset_dict  # noqa: E402
-from processing_ecmc.feature_cache import cached_dataset, collate_cached  # noqa: E402
-from modeling_ecmc.processing_ecmc import ECMCProcessor  # noqa: E402
-from training_ecmc.trainer import ECMCCollator, WithCaptions  # noqa: E402
+from evaluation_ecmc.label_readback import readback_scores
+from modeling_ecmc import ECMCForConditionalGeneration
+from modeling_ecmc.modeling_ecmc import ECMCModelOutput
+from processing_ecmc.dataset_io import load_dataset_dict
+from processing_ecmc.cached_dataset import cached_dataset, collate_cached
+from modeling_ecmc.processing_ecmc import ECMCProcessor
+from training_ecmc.trainer import ECMCCollator, WithCaptions
 
 
 class LabelOracle(nn.Module):

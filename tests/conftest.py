@@ -72,7 +72,8 @@ def tiny_checkpoint(tmp_path_factory):
 @pytest.fixture(scope="session")
 def tiny_synth_dataset(tmp_path_factory):
     """ECMC-Synth's tiny preset built into a saved DatasetDict."""
-    from processing_ecmc.datasets_ecmc import build_dataset, save_dataset
+    from processing_ecmc.dataset_build import build_dataset
+    from processing_ecmc.dataset_io import save_dataset
     from processing_ecmc.synth import generate_synth
 
     root = tmp_path_factory.mktemp("tiny-synth")

@@ -74,14 +74,12 @@ import torch
 import yaml
 from media_fixtures import make_audio, make_video, run_ffmpeg
 
-from processing_ecmc.datasets_ecmc import build_dataset, import_mmda, load_dataset_dict, save_dataset
-from processing_ecmc.feature_cache import (
-    CacheError,
-    build_feature_cache,
-    cache_file_name,
-    cache_fingerprint,
-    load_cached_features,
-)
+from processing_ecmc.dataset_build import build_dataset
+from processing_ecmc.dataset_io import load_dataset_dict, save_dataset
+from processing_ecmc.mmda import import_mmda
+from processing_ecmc.cache_build import build_feature_cache
+from processing_ecmc.cache_fingerprint import cache_fingerprint
+from processing_ecmc.cache_store import CacheError, cache_file_name, load_cached_features
 from modeling_ecmc.media_ecmc import MediaError
 from training_ecmc.config import ConfigError, load_config
 
@@ -439,7 +437,7 @@ def _rewrite(path: Path, change) -> None:
     from safetensors import safe_open
     from safetensors.torch import save_file
 
-    from processing_ecmc.feature_cache import _checksum
+    from processing_ecmc.cache_store import tensors_checksum as _checksum
 
     with safe_open(str(path), "pt") as f:
         tensors = {k: f.get_tensor(k) for k in f.keys()}
@@ -574,12 +572,12 @@ TRAINING_CHECKPOINTS = {  # name: (make the model.checkpoint folder, exception, 
 
 @pytest.mark.parametrize("case", TRAINING_CHECKPOINTS)
 def test_training_refuses_bad_checkpoints_before_any_work(tmp_path, written, tiny_checkpoint, case):
-    import train
+    from training_ecmc.run import run_training
 
     make, error_type, fragments = TRAINING_CHECKPOINTS[case]
     make(tmp_path / "ckpt", tiny_checkpoint)
     with pytest.raises(error_type) as info:
-        train.run(train_config(written, tmp_path, tmp_path / "ckpt"), stages=(1,))
+        run_training(train_config(written, tmp_path, tmp_path / "ckpt"), stages=(1,))
     check_message(info.value, *fragments)
 
 
@@ -603,7 +601,7 @@ def test_resume_skips_half_written_checkpoints(tmp_path, tiny_checkpoint):
 # ----------------------------------------------------------------------------- evaluation and the data CLI
 def test_evaluation_of_an_empty_split_leaves_the_report(tmp_path, written, tiny_checkpoint):
     from evaluation_ecmc.run_evaluation import evaluate
-    from processing_ecmc.datasets_ecmc import save_dataset
+    from processing_ecmc.dataset_io import save_dataset
 
     dsd = load_dataset_dict(written / "dataset")
     dsd["test"] = dsd["test"].select([])

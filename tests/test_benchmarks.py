@@ -28,5 +28,5 @@ def test_cpu_benchmarks_quick(tmp_path):
 
 
 def test_gpu_script_at_tiny_shapes_on_cpu(tmp_path):
-    out = run("benchmarks/gpu.py", "--tiny", "--out", str(tmp_path))
+    out = run("-m", "benchmarks.gpu", "--tiny", "--out", str(tmp_path))
     assert (tmp_path / "gpu-bench.json").is_file() and "stage" in out

@@ -118,7 +118,8 @@ SAVE_HOOKS = {
 
 @pytest.mark.parametrize("crash_point", SAVE_HOOKS)
 def test_kill_during_dataset_save(tmp_path, tiny_synth_dataset, crash_point):
-    from processing_ecmc.datasets_ecmc import build_dataset, load_dataset_dict, save_dataset
+    from processing_ecmc.dataset_build import build_dataset
+    from processing_ecmc.dataset_io import load_dataset_dict, save_dataset
 
     manifest = tiny_synth_dataset.parent / "synth" / "manifest.jsonl"
     target, marker = tmp_path / "dataset", tmp_path / "crash-point-reached"
@@ -131,7 +132,8 @@ def test_kill_during_dataset_save(tmp_path, tiny_synth_dataset, crash_point):
     process = start(f"""
         MARKER, TARGET = {str(marker)!r}, {str(target)!r}
         {textwrap.indent(textwrap.dedent(SAVE_HOOKS[crash_point]), ' ' * 8).strip()}
-        from processing_ecmc.datasets_ecmc import build_dataset, save_dataset
+        from processing_ecmc.dataset_build import build_dataset
+        from processing_ecmc.dataset_io import save_dataset
         dsd, _ = build_dataset({str(manifest)!r}, min_duration=1.0)
         save_dataset(dsd, TARGET)
     """)
@@ -161,10 +163,10 @@ def one_thread():
 
 def test_kill_during_feature_caching(tmp_path, tiny_checkpoint, tiny_synth_dataset):
     from modeling_ecmc import ECMCForConditionalGeneration
-    from processing_ecmc.datasets_ecmc import load_dataset_dict
+    from processing_ecmc.dataset_io import load_dataset_dict
     from safetensors import safe_open
 
-    from processing_ecmc.feature_cache import build_feature_cache
+    from processing_ecmc.cache_build import build_feature_cache
     from modeling_ecmc.processing_ecmc import ECMCProcessor
 
     model = ECMCForConditionalGeneration.from_pretrained(tiny_checkpoint).eval()
@@ -179,8 +181,8 @@ def test_kill_during_feature_caching(tmp_path, tiny_checkpoint, tiny_synth_datas
         import time, torch
         torch.set_num_threads(1)
         from modeling_ecmc import ECMCForConditionalGeneration
-        from processing_ecmc.datasets_ecmc import load_dataset_dict
-        from processing_ecmc.feature_cache import build_feature_cache
+        from processing_ecmc.dataset_io import load_dataset_dict
+        from processing_ecmc.cache_build import build_feature_cache
         from modeling_ecmc.processing_ecmc import ECMCProcessor
         model = ECMCForConditionalGeneration.from_pretrained({str(tiny_checkpoint)!r}).eval()
         processor = ECMCProcessor.from_pretrained({str(tiny_checkpoint)!r}, trust_remote_code=False)
@@ -220,7 +222,7 @@ ALLOWED = {
     ("evaluation_ecmc/caption_tokenization.py", "open"): "the PTB tokeniser's input in a TemporaryDirectory",
     ("modeling_ecmc/modeling_ecmc.py", "save_pretrained"): "ECMCForConditionalGeneration.save_pretrained itself "
                                                            "(callers write into an atomic_folder)",
-    ("processing_ecmc/datasets_ecmc.py", "save_to_disk"): "into atomic_folder's temporary folder",
+    ("processing_ecmc/dataset_io.py", "save_to_disk"): "into atomic_folder's temporary folder",
     ("training_ecmc/trainer.py", "save_pretrained"): "into atomic_folder's temporary folder",
     ("modeling_ecmc/build_offline.py", "save_pretrained"): "into atomic_folder's temporary folder",
     ("evaluation_ecmc/human_eval.py", "open"): "inside atomic_file",

@@ -3,7 +3,7 @@
 import json
 
 from processing_ecmc.data_cli import main
-from processing_ecmc.datasets_ecmc import load_dataset_dict
+from processing_ecmc.dataset_io import load_dataset_dict
 from processing_ecmc.synth import generate_synth
 
 

@@ -36,7 +36,8 @@ def tree(folder: Path) -> dict:
 def test_same_seed_same_data_in_a_fresh_python(tmp_path, tiny_synth_dataset):
     reference = tiny_synth_dataset.parent
     script = textwrap.dedent(f"""
-        from processing_ecmc.datasets_ecmc import build_dataset, save_dataset
+        from processing_ecmc.dataset_build import build_dataset
+        from processing_ecmc.dataset_io import save_dataset
         from processing_ecmc.synth import generate_synth
         generate_synth({str(tmp_path / "synth")!r}, preset="tiny", seed=0, progress=False)
         dsd, _ = build_dataset({str(reference / "synth" / "manifest.jsonl")!r}, min_duration=1.0)
@@ -70,13 +71,13 @@ def _losses(history):
 
 @pytest.fixture(scope="module")
 def two_runs(tmp_path_factory, tiny_checkpoint, tiny_synth_dataset):
-    import train
+    from training_ecmc.run import run_training
     from training_ecmc.config import load_config
 
     tmp_path = tmp_path_factory.mktemp("determinism")
     runs = {}
     for name in ("a", "b"):
-        final, histories = train.run(load_config(_config(tmp_path, name, tiny_checkpoint, tiny_synth_dataset)))
+        final, histories = run_training(load_config(_config(tmp_path, name, tiny_checkpoint, tiny_synth_dataset)))
         runs[name] = (final, histories)
     return runs
 
@@ -99,8 +100,8 @@ def test_same_config_same_losses_and_weights(two_runs):
 def test_same_checkpoint_same_captions(two_runs, tiny_synth_dataset):
     from evaluation_ecmc.run_evaluation import caption_split
     from modeling_ecmc import ECMCForConditionalGeneration
-    from processing_ecmc.datasets_ecmc import load_dataset_dict
-    from processing_ecmc.feature_cache import cached_dataset
+    from processing_ecmc.dataset_io import load_dataset_dict
+    from processing_ecmc.cached_dataset import cached_dataset
     from modeling_ecmc.processing_ecmc import ECMCProcessor
 
     rows = load_dataset_dict(tiny_synth_dataset)["validation"]
@@ -115,7 +116,7 @@ def test_same_checkpoint_same_captions(two_runs, tiny_synth_dataset):
     assert (h_e_a == h_e_b).all() and (h_c_a == h_c_b).all()
 
     # seeded sampling repeats itself
-    from processing_ecmc.feature_cache import collate_cached
+    from processing_ecmc.cached_dataset import collate_cached
 
     batch = collate_cached([dataset[i] for i in range(len(dataset))])
     for key in ("index", "emotion_labels", "cognition_labels"):

@@ -105,7 +105,7 @@ def _without_token(tmp_path, offline="0"):
 
 def test_push_without_token_or_offline_fails_clearly(tiny_checkpoint, tiny_synth_dataset, tmp_path):
     model_push = [sys.executable, "-m", "hub_card.push", "--checkpoint", str(tiny_checkpoint), "--repo-id", "someone/x"]
-    data_push = [sys.executable, "-m", "processing_ecmc.data_cli", "push", "--dataset", str(tiny_synth_dataset),
+    data_push = [sys.executable, "-m", "hub_card.push_dataset", "--dataset", str(tiny_synth_dataset),
                  "--repo-id", "someone/x"]
     for command in (model_push, data_push):
         result = subprocess.run(command, env=_without_token(tmp_path), capture_output=True, text=True, timeout=300)
@@ -119,7 +119,7 @@ def test_dataset_card_from_template(tiny_synth_dataset):
     from huggingface_hub import DatasetCard
 
     from hub_card import build_dataset_card
-    from processing_ecmc.datasets_ecmc import load_dataset_dict
+    from processing_ecmc.dataset_io import load_dataset_dict
 
     dsd = load_dataset_dict(tiny_synth_dataset)
     card = DatasetCard(str(build_dataset_card(dsd, "someone/ecmc-synth-tiny")))  # round trip through the YAML

@@ -1,7 +1,7 @@
 """Dependencies run one way (README, "Layout"): every import of every package and top-level script,
 read from the source (AST, no code run), goes to a unit of a lower layer or stays inside its own unit.
 
-    modeling_ecmc  <-  processing_ecmc  <-  training_ecmc  <-  evaluation_ecmc  <-  hub_card  <-  entry points
+    modeling_ecmc  <-  processing_ecmc  <-  training_ecmc  <-  evaluation_ecmc  <-  hub_card  <-  entry points  <-  ecmc_cli
 
 Run this file alone with `-s` to print the graph.
 """
@@ -19,12 +19,13 @@ LAYERS = {
     "training_ecmc": 2,
     "evaluation_ecmc": 3,
     "hub_card": 4,
-    # entry points: nothing imports them
-    "demo": 5, "ecmc_cli": 5, "train": 5, "benchmarks": 5, "scripts": 5,
+    # entry points: nothing imports them, but the `ecmc` command hands over to the demo
+    "demo": 5, "train": 5, "benchmarks": 5, "scripts": 5,
+    "ecmc_cli": 6,
 }
 # Files that travel inside a checkpoint import their siblings only as `from .module import name`
 # (transformers copies them flat: DESIGN §3).
-TRAVELLING = ("configuration_ecmc", "modeling_ecmc", "frontends_ecmc", "losses_ecmc", "vocabulary_ecmc",
+TRAVELLING = ("configuration_ecmc", "modeling_ecmc", "frontends_ecmc", "losses_ecmc", "vocabulary_ecmc", "encoding_ecmc",
               "processing_ecmc", "prompts_ecmc", "media_ecmc", "padding_ecmc", "pipeline_ecmc", "generation_ecmc")
 
 

@@ -6,6 +6,7 @@ import torch
 from conftest import TINY, tiny_config, tiny_prompt, tiny_raw_inputs
 
 from modeling_ecmc import ECMCConfig, ECMCForConditionalGeneration, ECMCModel
+from training_ecmc.freezing import freeze_for_stage
 
 TINY_AUDIO = TINY["audio_config"]
 LABELS = dict(emotion_labels=torch.tensor([1, -1]), cognition_labels=torch.tensor([[0, 1, 0, 0], [0, 0, 0, 0]]))
@@ -69,7 +70,7 @@ def test_modality_subset_config_builds_only_those_qformers():
 
 @pytest.mark.parametrize("stage", [1, 2])
 def test_gradients_reach_exactly_the_trainable_parameters(model, stage):
-    model.train().freeze_for_stage(stage)
+    freeze_for_stage(model.train(), stage)
     raw = tiny_raw_inputs()
     if stage == 1:
         loss = model.model(**raw, **LABELS).loss
@@ -129,9 +130,9 @@ def test_paper_preset_parameter_counts_on_meta_device():
     with torch.device("meta"):
         model = ECMCForConditionalGeneration(paper_config())
     count = lambda module: sum(p.numel() for p in module.parameters())  # noqa: E731
-    model.freeze_for_stage(1)
+    freeze_for_stage(model, 1)
     stage1_trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    model.freeze_for_stage(2)
+    freeze_for_stage(model, 2)
     stage2_trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     # Paper: stage 1 ~598M trainable, stage 2 ~7.6B total with ~605M trainable.
     assert 590e6 < stage1_trainable < 615e6

@@ -122,7 +122,7 @@ def _violations(path: Path, rel=None):
 
 def test_no_pickle_loading_and_no_foreign_remote_code(tmp_path):
     files = list(source_files())
-    assert len(files) > 30 and any(p.name == "feature_cache.py" for p in files)
+    assert len(files) > 30 and any(p.name == "cache_store.py" for p in files)
     violations = [v for path in files for v in _violations(path)]
     assert not violations, "\n".join(violations)
     sample = tmp_path / "sample.py"  # the scan finds what it looks for
@@ -214,7 +214,7 @@ def test_a_full_run_logs_no_transcript_or_caption(tmp_path, tiny_checkpoint):
 # ----------------------------------------------------------------------------- (c) code inside checkpoints
 CHECKPOINT_IMPORTS = {"transformers", "torch", "numpy", "decord", "torchaudio"}
 TRAVELLING = {"configuration_ecmc.py", "modeling_ecmc.py", "frontends_ecmc.py", "losses_ecmc.py", "processing_ecmc.py", "prompts_ecmc.py",
-              "media_ecmc.py"}
+              "media_ecmc.py", "vocabulary_ecmc.py", "padding_ecmc.py", "encoding_ecmc.py"}
 
 
 def test_code_in_a_saved_checkpoint_imports_only_what_it_may(tiny_checkpoint):
@@ -270,8 +270,8 @@ def test_pushes_are_private_by_default(tmp_path, tiny_synth_dataset, monkeypatch
 
     import datasets
 
-    from processing_ecmc import data_cli
-    from processing_ecmc.datasets_ecmc import push_dataset
+    from hub_card import push_dataset as push_command
+    from hub_card.push_dataset import push_dataset
 
     assert inspect.signature(push_dataset).parameters["private"].default is True
     calls = []
@@ -282,8 +282,8 @@ def test_pushes_are_private_by_default(tmp_path, tiny_synth_dataset, monkeypatch
     import shutil
 
     dataset = shutil.copytree(tiny_synth_dataset, tmp_path / "dataset")
-    data_cli.main(["push", "--dataset", str(dataset), "--repo-id", "me/interviews"])
-    data_cli.main(["push", "--dataset", str(dataset), "--repo-id", "me/interviews", "--public"])
+    push_command.main(["--dataset", str(dataset), "--repo-id", "me/interviews"])
+    push_command.main(["--dataset", str(dataset), "--repo-id", "me/interviews", "--public"])
     assert calls == [("card", True), ("data", {"private": True, "token": None}),
                      ("card", False), ("data", {"private": False, "token": None})]
     assert "(private)" in capsys.readouterr().out

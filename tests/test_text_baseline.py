@@ -29,23 +29,3 @@ def test_text_baseline_captions_and_runner(tmp_path, tiny_synth_dataset):
     metrics = json.loads((out / "metrics.json").read_text())
     assert 0 <= metrics["caption"]["F_BERT"] <= 1 and 0 <= metrics["emotion"]["BLEU-4"] <= 1
     assert len((out / "captions.jsonl").read_text().splitlines()) > 0 and "F_BERT" in (out / "metrics.md").read_text()
-
-
-def test_resolve_llm_choices(tiny_checkpoint):
-    """`evaluate.llm` / `evaluate.text_baseline`: the checkpoint's decoder, or the LLM as shipped."""
-    from modeling_ecmc import ECMCForConditionalGeneration
-    from modeling_ecmc.processing_ecmc import ECMCProcessor
-
-    from evaluation_ecmc.detection import resolve_llm
-
-    model = ECMCForConditionalGeneration.from_pretrained(tiny_checkpoint)
-    processor = ECMCProcessor.from_pretrained(tiny_checkpoint)
-    llm, tokenizer, name = resolve_llm("decoder", model, processor)
-    assert llm is model.language_model and tokenizer is processor.tokenizer and name == "ECMC's decoder"
-    llm, tokenizer, name = resolve_llm("default", model, processor)
-    assert name == "SmolLM2-135M-Instruct" and llm is not model.language_model
-    assert llm.config.hidden_size == 576 and tokenizer.vocab_size == 49152  # the real SmolLM2, not the tiny decoder
-    # "auto": the checkpoint's decoder, unless stage 2 merged a LoRA into it
-    assert resolve_llm("auto", model, processor)[0] is model.language_model
-    model.config.decoder_lora = {"r": 8, "alpha": 16, "target_modules": ["q_proj", "v_proj"]}
-    assert resolve_llm("auto", model, processor)[2] == "SmolLM2-135M-Instruct"

@@ -1,6 +1,7 @@
-"""train.py end to end on a tiny random ECMC and ECMC-Synth's tiny preset: both stages learn, the
-best checkpoint is the lowest validation loss, a killed run resumes onto the same losses, two
-processes agree on the weights, and bad configs fail before any long work."""
+"""Training end to end (`training_ecmc.run.run_training`, and train.py as a process) on a tiny random
+ECMC and ECMC-Synth's tiny preset: both stages learn, the best checkpoint is the lowest validation
+loss, a killed run resumes onto the same losses, two processes agree on the weights, and bad configs
+fail before any long work. The config alone: test_config.py; one stage's parts: test_trainer.py."""
 
 import json
 import os
@@ -13,9 +14,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-import train
 from training_ecmc.config import ConfigError, load_config
-from training_ecmc.sampler import ContrastiveBatchSampler, rows_without_partner
+from training_ecmc.run import run_training
 from training_ecmc.trainer import is_complete
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,7 +43,7 @@ def train_losses(history):
 
 def test_both_stages_lower_the_training_loss_and_keep_the_best(tmp_path, tiny_checkpoint, tiny_synth_dataset):
     cfg = load_config(write_config(tmp_path, tiny_checkpoint, tiny_synth_dataset))
-    final, histories = train.run(cfg, stages=(1, 2))
+    final, histories = run_training(cfg, stages=(1, 2))
     for stage in (1, 2):
         losses = [loss for _, loss in train_losses(histories[stage])]
         steps_per_epoch = len(losses) // cfg[f"stage{stage}"]["epochs"]
@@ -113,31 +113,17 @@ def test_two_cpu_processes_agree_on_the_weights(tmp_path, tiny_checkpoint, tiny_
     assert len(set(checksums.values())) == 1
 
 
-def test_contrastive_sampler_guarantees_partners(tiny_synth_dataset):
-    from processing_ecmc.datasets_ecmc import load_dataset_dict
-
-    train_split = load_dataset_dict(tiny_synth_dataset)["train"]
-    emotion, cognition = train_split["emotion_label"], train_split["cognition_labels"]
-    sampler = ContrastiveBatchSampler(emotion, cognition, batch_size=6, seed=0)
-    batches = list(sampler)
-    assert len(batches) == len(sampler) and all(len(set(b)) == len(b) == 6 for b in batches)
-    assert rows_without_partner(emotion, cognition, batches)["no_emotion_partner"] == 0
-    sampler.set_epoch(1)
-    assert list(sampler) != batches
-    sampler.set_epoch(0)
-    assert list(sampler) == batches  # the order depends only on (seed, epoch): resumable
-
-
 def test_stage2_select_by_readback_keeps_the_epoch_whose_captions_read_best(tmp_path, tiny_checkpoint,
                                                                               tiny_synth_dataset):
     """stage2.select_by: readback scores every epoch by the labels read back from greedy validation
     captions (through the LoRA-wrapped decoder) and keeps the best; the score is the evaluation's."""
     from evaluation_ecmc.run_evaluation import evaluate
+    from evaluation_ecmc.selection import readback_scorer
 
     cfg = load_config(write_config(tmp_path, tiny_checkpoint, tiny_synth_dataset, stage1={"epochs": 1},
                                    stage2={"epochs": 2, "lora": {"r": 2, "alpha": 4}, "select_by": "readback"},
                                    evaluate={"max_new_tokens": 8, "text_baseline": None, "detection": False}))
-    final, histories = train.run(cfg, stages=(1, 2))
+    final, histories = run_training(cfg, stages=(1, 2), readback=readback_scorer)
     scores = [(h["eval_label_readback"], h["step"]) for h in histories[2] if "eval_loss" in h]
     assert len(scores) == 2 and all(0 <= score <= 1 for score, _ in scores)
     state = json.loads(sorted((tmp_path / "out" / "stage2").glob("checkpoint-*/trainer_state.json"),
@@ -147,15 +133,19 @@ def test_stage2_select_by_readback_keeps_the_epoch_whose_captions_read_best(tmp_
     assert state["best_global_step"] == next(step for score, step in scores if score == best_score)  # first best
     # the captioning passes leave the training itself untouched: the same losses as loss selection
     by_loss = dict(cfg, output_dir=str(tmp_path / "by_loss"), stage2={**cfg["stage2"], "select_by": "loss"})
-    _, loss_histories = train.run(by_loss, stages=(1, 2))
+    _, loss_histories = run_training(by_loss, stages=(1, 2))
     assert train_losses(loss_histories[2]) == train_losses(histories[2])
     _, report = evaluate(final, cfg, output=tmp_path / "eval", split="validation", profile_subjects=0)
     readback = report["readback"]
     assert best_score == pytest.approx((readback["emotion"]["accuracy"] + readback["cognition"]["exact_match"]) / 2)
-    with pytest.raises(ConfigError, match="stage2.select_by 'accuracy' is not one of"):
-        load_config(None, ["stage2.select_by=accuracy"])
-    with pytest.raises(ConfigError, match="unknown key 'select_by' in stage1"):  # stage 1 writes no captions
-        load_config(None, ["stage1.select_by=readback"])
+
+
+def test_select_by_readback_without_a_scorer_is_an_error(tmp_path, tiny_checkpoint, tiny_synth_dataset):
+    """Training defines no read-back scorer (it is the evaluation's): run_training needs one injected."""
+    cfg = load_config(write_config(tmp_path, tiny_checkpoint, tiny_synth_dataset, stage2={"select_by": "readback"}))
+    with pytest.raises(ConfigError, match="stage2.select_by: readback needs a read-back scorer"):
+        run_training(cfg)
+    assert not (tmp_path / "cache").exists()
 
 
 BAD_CONFIGS = {
@@ -170,93 +160,25 @@ def test_bad_configs_fail_before_work(tmp_path, tiny_checkpoint, tiny_synth_data
     sections, message = BAD_CONFIGS[case]
     config = write_config(tmp_path, tiny_checkpoint, tiny_synth_dataset, **sections)
     with pytest.raises(ConfigError, match=message):
-        train.run(load_config(config), stages=(1,))
+        run_training(load_config(config), stages=(1,))
     assert not (tmp_path / "cache").exists()
 
 
 def test_stage2_without_stage1_checkpoint_is_an_error(tmp_path, tiny_checkpoint, tiny_synth_dataset):
     config = write_config(tmp_path, tiny_checkpoint, tiny_synth_dataset)
     with pytest.raises(ConfigError, match="stage 2 needs a finished stage-1 checkpoint"):
-        train.run(load_config(config), stages=(2,))
+        run_training(load_config(config), stages=(2,))
 
 
 def test_empty_split_is_an_error(tmp_path, tiny_checkpoint, tiny_synth_dataset):
-    from processing_ecmc.datasets_ecmc import load_dataset_dict, save_dataset
+    from processing_ecmc.dataset_io import load_dataset_dict, save_dataset
 
     dsd = load_dataset_dict(tiny_synth_dataset)
     dsd["validation"] = dsd["validation"].select([])
     save_dataset(dsd, tmp_path / "ds")
     config = write_config(tmp_path, tiny_checkpoint, tmp_path / "ds")
     with pytest.raises(ConfigError, match="empty 'validation' split"):
-        train.run(load_config(config), stages=(1,))
-
-
-# every training config we ship (accelerate_*.yaml are accelerate's own launcher configs)
-@pytest.mark.parametrize("name", sorted(p.name for p in (ROOT / "configs").glob("*.yaml")
-                                        if not p.name.startswith("accelerate")))
-def test_shipped_configs_load(name):
-    cfg = load_config(ROOT / "configs" / name)
-    assert cfg["stage1"]["epochs"] > 0 and cfg["stage2"]["epochs"] > 0
-
-
-def test_override_syntax():
-    cfg = load_config(None, ["stage1.epochs=3", "model.overrides={modalities: [audio, text]}"])
-    assert cfg["stage1"]["epochs"] == 3 and cfg["model"]["overrides"] == {"modalities": ["audio", "text"]}
-    with pytest.raises(ConfigError, match="key.path=value"):
-        load_config(None, ["stage1.epochs"])
-
-
-def test_numbers_as_text_and_wrong_types():
-    assert load_config(None, ["stage1.learning_rate=1e-3"])["stage1"]["learning_rate"] == 1e-3
-    with pytest.raises(ConfigError, match="stage1.epochs must be a number"):
-        load_config(None, ["stage1.epochs=many"])
-    with pytest.raises(ConfigError, match="stage1.balanced_sampler"):
-        load_config(None, ["stage1.balanced_sampler=[1]"])
-
-
-def test_freeze_and_unfreeze_options():
-    from modeling_ecmc import ECMCForConditionalGeneration
-    from modeling_ecmc.presets import tiny_config
-
-    model = ECMCForConditionalGeneration(tiny_config())
-    cfg = load_config(None, ["stage2.freeze=[model.bridge.emotion.qformers]",
-                             "stage2.unfreeze=[language_model.model.norm]"])
-    train.apply_stage_options(model, cfg, 2)
-    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
-    assert not any(n.startswith("model.bridge.emotion.qformers") for n in trainable)
-    assert any(n.startswith("model.bridge.cognition.qformers") for n in trainable)
-    assert any(n.startswith("language_model.model.norm") for n in trainable)
-    with pytest.raises(ConfigError, match="no parameter starts with 'nothing.here'"):
-        train.apply_stage_options(model, load_config(None, ["stage2.freeze=[nothing.here]"]), 2)
-
-
-def test_learning_rates_per_parameter_prefix(tmp_path):
-    """stage2.learning_rates: parameters under a prefix get their own rate in the Trainer's optimizer;
-    a prefix that names no trainable parameter, or a rate that is not a positive number, is an error."""
-    from transformers import TrainingArguments
-
-    from modeling_ecmc import ECMCForConditionalGeneration
-    from modeling_ecmc.presets import tiny_config
-    from training_ecmc.trainer import ECMCTrainer
-
-    model = ECMCForConditionalGeneration(tiny_config())
-    cfg = load_config(None, ['stage2.learning_rates={"language_projections": "1e-2", "model.bridge.emotion": 2e-3}'])
-    assert cfg["stage2"]["learning_rates"] == {"language_projections": 1e-2, "model.bridge.emotion": 2e-3}
-    train.apply_stage_options(model, cfg, 2)
-    trainer = ECMCTrainer(model=model, args=TrainingArguments(str(tmp_path), learning_rate=1e-4, report_to=[]),
-                          stage=2, learning_rates=cfg["stage2"]["learning_rates"])
-    optimizer = trainer.create_optimizer()
-    lr_of = {id(p): group["lr"] for group in optimizer.param_groups for p in group["params"]}
-    for name, p in model.named_parameters():
-        if p.requires_grad:
-            expected = 1e-2 if name.startswith("language_projections") else 2e-3 if name.startswith(
-                "model.bridge.emotion") else 1e-4
-            assert lr_of[id(p)] == expected, name
-    assert len(lr_of) == sum(p.requires_grad for p in model.parameters())
-    with pytest.raises(ConfigError, match="no trainable parameter starts with 'language_model'"):
-        train.apply_stage_options(model, load_config(None, ['stage2.learning_rates={"language_model": 1e-3}']), 2)
-    with pytest.raises(ConfigError, match="stage2.learning_rates.x must be > 0"):
-        load_config(None, ['stage2.learning_rates={"x": -1}'])
+        run_training(load_config(config), stages=(1,))
 
 
 def test_stage2_lora_trains_the_llm_and_saves_a_plain_checkpoint(tmp_path, tiny_checkpoint, tiny_synth_dataset):
@@ -268,7 +190,7 @@ def test_stage2_lora_trains_the_llm_and_saves_a_plain_checkpoint(tmp_path, tiny_
 
     cfg = load_config(write_config(tmp_path, tiny_checkpoint, tiny_synth_dataset,
                                    stage1={"epochs": 1}, stage2={"epochs": 1, "lora": {"r": 2, "alpha": 4}}))
-    final, histories = train.run(cfg, stages=(1, 2))
+    final, histories = run_training(cfg, stages=(1, 2))
     with safe_open(str(final / "model.safetensors"), "pt") as f:
         assert not [k for k in f.keys() if "lora" in k]
     # each stage is seeded where it starts: stage 2 alone from the stage-1 best repeats the full run's
@@ -277,7 +199,7 @@ def test_stage2_lora_trains_the_llm_and_saves_a_plain_checkpoint(tmp_path, tiny_
 
     alone = dict(cfg, output_dir=str(tmp_path / "alone"))
     shutil.copytree(tmp_path / "out" / "stage1" / "best", tmp_path / "alone" / "stage1" / "best")
-    _, alone_histories = train.run(alone, stages=(2,))
+    _, alone_histories = run_training(alone, stages=(2,))
     assert train_losses(alone_histories[2]) == train_losses(histories[2])
     before = ECMCForConditionalGeneration.from_pretrained(tiny_checkpoint).language_model.state_dict()
     after = ECMCForConditionalGeneration.from_pretrained(final).language_model.state_dict()

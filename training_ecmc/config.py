@@ -9,6 +9,8 @@ from pathlib import Path
 
 import yaml
 
+from modeling_ecmc.atomic_io import read_utf8
+
 DEFAULTS = {
     "seed": 0,
     "output_dir": "outputs/demo",
@@ -34,6 +36,9 @@ DEFAULTS = {
         "lr_scheduler": "linear",  # any transformers scheduler name: linear, cosine, constant, ...
         "balanced_sampler": True,
         "early_stopping_patience": 5,
+        # what trains: the parameter-name prefixes left trainable, all else frozen (paper: the BridgeNet;
+        # the encoders stay frozen, so the feature cache holds); the one place of the freezing policy
+        "train": ["model.bridge"],
         "learning_rates": {},  # parameter-name prefix -> its own learning rate, e.g. {model.bridge.emotion.heads: 3e-3}
         "seed": None,  # this stage's seed (data order, dropout, LoRA init); null: the top-level seed
     },
@@ -53,8 +58,10 @@ DEFAULTS = {
         # cognition exact match; costs one captioning pass over the validation split per evaluation)
         "select_by": "loss",
         "lora": None,  # e.g. {r: 8, alpha: 16, target_modules: [q_proj, v_proj]}: peft LoRA on the LLM
-        "unfreeze": [],  # extra parameter-name prefixes to train, e.g. [language_model.lm_head]
-        "freeze": [],  # parameter-name prefixes to keep frozen, e.g. [model.bridge.emotion.qformers]
+        # the parameter-name prefixes that train (paper: the BridgeNet and the LLM projections; encoders
+        # and LLM frozen); the LoRA weights train as well. E.g. [language_projections] keeps the whole
+        # BridgeNet as stage 1 left it; [model.bridge.cognition, language_projections, language_model.lm_head]
+        "train": ["model.bridge", "language_projections"],
         "learning_rates": {},  # parameter-name prefix -> its own learning rate, e.g. {language_model: 1e-3}
         "seed": None,  # this stage's seed (data order, dropout, LoRA init); null: the top-level seed
     },
@@ -103,6 +110,7 @@ FREE_FORM_TYPES = {  # keys whose default is None: the type a value must have
 }
 NULLABLE = ("data.synth_preset", "evaluate.text_baseline")  # keys with a non-null default that may be set to null
 LORA_KEYS = ("r", "alpha", "dropout", "target_modules")
+REPLACED = {key: "the prefixes that train are listed in stageN.train" for key in ("freeze", "unfreeze")}
 FREE_FORM_SECTIONS = ("overrides", "lora", "learning_rates")  # mappings whose keys are not ours to list
 _POSITIVE = ("epochs", "batch_size", "learning_rate", "gradient_accumulation_steps",
              "cache_batch_size", "logging_steps", "max_new_tokens")
@@ -115,7 +123,8 @@ def _merge(base: dict, update: dict, source: str, prefix: str = "") -> dict:
     for key, value in update.items():
         dotted = f"{prefix}{key}"
         if key not in base:
-            raise ConfigError(f"{source}: unknown key {key!r}{' in ' + prefix[:-1] if prefix else ''}; "
+            hint = f" ({REPLACED[key]})" if key in REPLACED and "train" in base else ""
+            raise ConfigError(f"{source}: unknown key {key!r}{' in ' + prefix[:-1] if prefix else ''}{hint}; "
                               f"known keys: {sorted(base)}")
         free_form = key in FREE_FORM_SECTIONS or base[key] is None
         if isinstance(base[key], dict) and not free_form:
@@ -191,6 +200,9 @@ def validate(config: dict, source: str = "config") -> dict:
             if not math.isfinite(lr) or lr <= 0:
                 raise ConfigError(f"{source}: {stage}.learning_rates.{prefix} must be > 0, got {lr!r}")
             rates[prefix] = lr
+        train = config[stage]["train"]
+        if not all(isinstance(prefix, str) and prefix for prefix in train):
+            raise ConfigError(f"{source}: {stage}.train must list parameter-name prefixes, got {train!r}")
         scheduler = config[stage]["lr_scheduler"]
         from transformers import SchedulerType
 
@@ -237,11 +249,7 @@ _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
 def _read_yaml(path: Path):
     if not path.is_file():
         raise ConfigError(f"config file {path} not found" if not path.exists() else f"config file {path} is not a file")
-    data = path.read_bytes()
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path}: not valid UTF-8 at byte offset {exc.start}; re-save the file as UTF-8") from None
+    text = read_utf8(path, "config file", error=ConfigError)
     try:
         return yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader: no Python objects
     except ConfigError as error:

@@ -3,14 +3,15 @@
 
 import json
 import re
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
 from transformers import Trainer, TrainerCallback
 
 from modeling_ecmc.atomic_io import atomic_folder, write_text
-from processing_ecmc.feature_cache import collate_cached
+from modeling_ecmc.vocabulary_ecmc import DEFAULT_LANGUAGE
+from processing_ecmc.cached_dataset import collate_cached
 
 from .sampler import ContrastiveBatchSampler
 
@@ -48,41 +49,26 @@ class ECMCCollator:
                 batch.pop("emotion_labels", None)
                 batch.pop("cognition_labels", None)
             captions = [item["caption"] for item in items]
-            batch.update(self.processor.caption_inputs(captions, language=items[0]["language"] or "en"))
+            languages = [item["language"] or DEFAULT_LANGUAGE for item in items]  # each row its own prompt
+            batch.update(self.processor.caption_inputs(captions, language=languages))
         return batch
 
 
 LABEL_READBACK = "label_readback"  # the metric of `stage2.select_by: readback`
-
-
-@dataclass
-class ReadBack:
-    """Scores a checkpoint by the labels read back from its greedy captions of the evaluation split:
-    the mean of emotion accuracy and cognition exact match (`evaluation_ecmc.label_readback`). On a
-    small data set the validation loss barely moves with whether the captions name the right
-    emotion, while this does (README, "What learns in the demo")."""
-
-    processor: object
-    batch_size: int
-    max_new_tokens: int
-
-    def __call__(self, model, dataset: "WithCaptions") -> float:
-        from evaluation_ecmc.label_readback import readback_scores
-        from evaluation_ecmc.run_evaluation import caption_split
-
-        language = dataset.languages[0] or "en"
-        captions, _, _ = caption_split(model, self.processor, dataset.cached, self.batch_size, self.max_new_tokens,
-                                       language)
-        scores = readback_scores(captions, *dataset.labels, language=language)
-        return (scores["emotion"]["accuracy"] + scores["cognition"]["exact_match"]) / 2
+# A read-back scorer: (the unwrapped model, the evaluation split, a `WithCaptions`) -> a score, higher
+# is better. Training defines no scorer of its own (it would need the evaluation's caption parsing);
+# the entry points inject `evaluation_ecmc.selection.readback_scorer(processor, cfg)`.
+ReadBackScorer = Callable[[torch.nn.Module, "WithCaptions"], float]
 
 
 class ECMCTrainer(Trainer):
     """`Trainer` with the ECMC losses: stage 1 L_emo + L_cog (Eq. 13), stage 2 caption cross-entropy
-    (Eq. 14); both go through the wrapped model's forward so DDP/DeepSpeed see them."""
+    (Eq. 14); both go through the wrapped model's forward so DDP/DeepSpeed see them. `readback`, a
+    `ReadBackScorer`, adds `eval_label_readback` to every evaluation (`stage2.select_by: readback`)."""
 
     def __init__(self, *args, stage: int, contrastive_sampler: ContrastiveBatchSampler | None = None,
-                 contrastive_weight: float = 0.0, learning_rates: dict | None = None, readback: ReadBack | None = None,
+                 contrastive_weight: float = 0.0, learning_rates: dict | None = None,
+                 readback: ReadBackScorer | None = None,
                  **kwargs):
         super().__init__(*args, **kwargs)
         self.stage = stage

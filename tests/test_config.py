@@ -1,0 +1,57 @@
+"""The training config (training_ecmc/config.py): every shipped YAML loads, `--set` overrides, numbers
+given as text, wrong types, choices, and the freezing keys. File-level errors (YAML syntax, bytes that
+are not UTF-8, keys given twice): test_bad_inputs.py."""
+
+from pathlib import Path
+
+import pytest
+
+from training_ecmc.config import DEFAULTS, ConfigError, load_config
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+# every training config we ship (accelerate_*.yaml are accelerate's own launcher configs)
+@pytest.mark.parametrize("name", sorted(p.name for p in (ROOT / "configs").glob("*.yaml")
+                                        if not p.name.startswith("accelerate")))
+def test_shipped_configs_load(name):
+    cfg = load_config(ROOT / "configs" / name)
+    assert cfg["stage1"]["epochs"] > 0 and cfg["stage2"]["epochs"] > 0
+
+
+def test_override_syntax():
+    cfg = load_config(None, ["stage1.epochs=3", "model.overrides={modalities: [audio, text]}"])
+    assert cfg["stage1"]["epochs"] == 3 and cfg["model"]["overrides"] == {"modalities": ["audio", "text"]}
+    with pytest.raises(ConfigError, match="key.path=value"):
+        load_config(None, ["stage1.epochs"])
+
+
+def test_numbers_as_text_and_wrong_types():
+    assert load_config(None, ["stage1.learning_rate=1e-3"])["stage1"]["learning_rate"] == 1e-3
+    with pytest.raises(ConfigError, match="stage1.epochs must be a number"):
+        load_config(None, ["stage1.epochs=many"])
+    with pytest.raises(ConfigError, match="stage1.balanced_sampler"):
+        load_config(None, ["stage1.balanced_sampler=[1]"])
+
+
+def test_select_by_choices():
+    with pytest.raises(ConfigError, match="stage2.select_by 'accuracy' is not one of"):
+        load_config(None, ["stage2.select_by=accuracy"])
+    with pytest.raises(ConfigError, match="unknown key 'select_by' in stage1"):  # stage 1 writes no captions
+        load_config(None, ["stage1.select_by=readback"])
+
+
+def test_what_trains_is_one_key_per_stage():
+    """`stageN.train` lists the parameter-name prefixes that train (the paper's split by default);
+    the former freeze / unfreeze keys are unknown keys that point to it."""
+    assert DEFAULTS["stage1"]["train"] == ["model.bridge"]
+    assert DEFAULTS["stage2"]["train"] == ["model.bridge", "language_projections"]
+    demo = load_config(ROOT / "configs" / "offline_demo.yaml")
+    assert demo["stage2"]["train"] == ["language_projections"] and demo["stage1"]["train"] == ["model.bridge"]
+    for key in ("freeze", "unfreeze"):
+        with pytest.raises(ConfigError, match=f"unknown key '{key}' in stage2 .*stageN.train"):
+            load_config(None, [f"stage2.{key}=[model.bridge]"])
+    with pytest.raises(ConfigError, match="stage1.train must list parameter-name prefixes"):
+        load_config(None, ["stage1.train=[1]"])
+    with pytest.raises(ConfigError, match="stage2.train must be a list"):
+        load_config(None, ["stage2.train=model.bridge"])

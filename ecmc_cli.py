@@ -1,6 +1,7 @@
 """`ecmc`: one command for the ECMC workflow. Each verb hands over to the module that implements it.
 
     ecmc data build --manifest M --output DIR             data sets: build | mmda (processing_ecmc.data_cli) | push
+    ecmc init --config configs/paper.yaml                 the paper preset assembled from model.components
     ecmc features --config configs/offline_demo.yaml      the feature cache, built as train.py builds it
     ecmc train --config configs/offline_demo.yaml         both training stages (training_ecmc, as train.py)
     ecmc evaluate --checkpoint C --config CFG             evaluation report (evaluation_ecmc.run_evaluation)
@@ -41,6 +42,32 @@ def _load_pipeline(checkpoint: Path, **kwargs):
 
 
 # ----- verbs implemented here (thin: the work is in the pipeline and training_ecmc) ---------------
+def init(argv):
+    parser = argparse.ArgumentParser(prog="ecmc init", description=(
+        "Assemble the initial checkpoint of a preset built from pretrained components (model.preset: "
+        "paper, parts in model.components: hub ids or local folders) into <output_dir>/init, which "
+        "train.py then starts from. train.py does this itself when the folder is missing; run it "
+        "alone to check the components and download them once, before launching several processes."))
+    parser.add_argument("--config", type=Path, required=True, help="YAML under configs/, e.g. configs/paper.yaml")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config value")
+    args = parser.parse_args(argv)
+    import logging
+
+    from training_ecmc.config import ConfigError, load_config
+    from training_ecmc.run import initial_checkpoint
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        cfg = load_config(args.config, args.set)
+        if cfg["model"]["checkpoint"] or cfg["model"]["preset"] != "paper":
+            raise CLIError("nothing to assemble: the config starts from model.checkpoint or the offline preset "
+                           "(built by train.py itself); set model.preset: paper and model.components")
+        folder = initial_checkpoint(cfg)
+    except ConfigError as error:
+        raise CLIError(str(error)) from None
+    print(f"[ecmc] initial checkpoint written to {folder.resolve()}")
+
+
 def features(argv):
     parser = argparse.ArgumentParser(prog="ecmc features", description=(
         "Build (or complete) the feature cache of a config's data set: the data set is built first if "
@@ -109,7 +136,8 @@ def caption(argv):
     parser.add_argument("--inputs", type=Path, help="JSONL of utterances: {video, audio, start, end, transcript, language}")
     parser.add_argument("--language", choices=["en", "zh"], help="caption language (default: the checkpoint's)")
     parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--max-new-tokens", type=int, default=128)
+    parser.add_argument("--max-new-tokens", type=int, default=None,
+                        help="new tokens per caption (default: the checkpoint's generation_config, 128)")
     parser.add_argument("--output", type=Path, help="JSONL file for the captions instead of the terminal")
     args = parser.parse_args(argv)
     from tqdm.auto import tqdm
@@ -118,7 +146,8 @@ def caption(argv):
 
     inputs = _caption_inputs(args)
     pipe = _load_pipeline(args.checkpoint)
-    options = {"max_new_tokens": args.max_new_tokens, **({"language": args.language} if args.language else {})}
+    options = {**({"max_new_tokens": args.max_new_tokens} if args.max_new_tokens else {}),
+               **({"language": args.language} if args.language else {})}
     results = pipe((x for x in inputs), batch_size=args.batch_size, **options)  # a generator streams results
     with contextlib.ExitStack() as stack:
         out = None
@@ -145,7 +174,7 @@ def profile(argv):
     parser.add_argument("--checkpoint", type=Path, required=True, help="a saved ECMC checkpoint folder")
     parser.add_argument("--caption", action="append", default=[], help="a caption (repeatable)")
     parser.add_argument("--language", choices=["en", "zh"], help="profile language (default: the checkpoint's)")
-    parser.add_argument("--max-new-tokens", type=int, default=256)
+    parser.add_argument("--max-new-tokens", type=int, default=None, help="new tokens of the profile (default 256)")
     parser.add_argument("--output", type=Path, help="text file for the profile instead of the terminal")
     args = parser.parse_args(argv)
     captions = []
@@ -161,7 +190,7 @@ def profile(argv):
         raise CLIError("no captions: give JSONL files or --caption")
     pipe = _load_pipeline(args.checkpoint)
     request = {"captions": captions, **({"language": args.language} if args.language else {})}
-    text = pipe(request, max_new_tokens=args.max_new_tokens)["profile"]
+    text = pipe(request, **({"max_new_tokens": args.max_new_tokens} if args.max_new_tokens else {}))["profile"]
     if args.output:
         from modeling_ecmc.atomic_io import write_text
 
@@ -215,6 +244,7 @@ def demo(argv):
 
 COMMANDS = {  # verb -> (runner, one-line help)
     "data": (data, "build a data set from a manifest, import MMDA, or push one to the Hub (private by default)"),
+    "init": (init, "assemble a preset's initial checkpoint from pretrained components (model.components)"),
     "features": (features, "run the frozen encoders once per utterance and store the feature cache"),
     "train": (train, "train both stages (or one) from a YAML config, as train.py does (training_ecmc)"),
     "evaluate": (evaluate, "caption a split, score it against the baseline, write report.md / report.json"),

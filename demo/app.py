@@ -291,7 +291,10 @@ def build_app(checkpoint: str = DEFAULT_CHECKPOINT, limits: Limits = Limits(), c
             except ValueError as exc:
                 raise gr.Error(_friendly(exc, files)) from None
             captions = [o["caption"] for o in outputs]
-            profile_text = captioner({"captions": captions})["profile"]  # vocabulary_ecmc.MAX_NEW_TOKENS["profile"]
+            written = [c for c in captions if c.strip()]  # a model may end a caption at once (eos first)
+            if not written:
+                raise gr.Error("the model wrote an empty caption for every utterance: no profile can be made from them")
+            profile_text = captioner({"captions": written})["profile"]  # vocabulary_ecmc.MAX_NEW_TOKENS["profile"]
             read = [read_labels(c, captioner.processor.language) for c in captions]
             answers = screening_answers(captioner, "\n".join(u["transcript"] for u in items), profile_text)
             logger.info("profiled %d utterances in %.1f s", len(items), time.perf_counter() - t0)

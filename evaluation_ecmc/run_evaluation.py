@@ -52,9 +52,10 @@ def bridge_batches(model, dataset, batch_size, desc=None):
 
 
 @torch.no_grad()
-def caption_split(model, processor, dataset, batch_size=16, max_new_tokens=MAX_NEW_TOKENS["caption"], language=None):
+def caption_split(model, processor, dataset, batch_size=16, max_new_tokens=None, language=None):
     """Greedy captions and (h_e, h_c) for every item of a CachedFeatureDataset, in order. `language`:
     one for every item, a list of one per item (each prompt in its own), or None (the processor's).
+    `max_new_tokens`: None takes the checkpoint's generation config (`generation_config.json`).
 
     The BridgeNet runs once per batch: its output gives h_e / h_c and fills the prompt's placeholders
     (`model.embed_prompt`, what the model's forward does at prefill), and the decoder generates from
@@ -63,8 +64,8 @@ def caption_split(model, processor, dataset, batch_size=16, max_new_tokens=MAX_N
     languages = [language] * len(dataset) if language is None or isinstance(language, str) else list(language)
     if len(languages) != len(dataset):
         raise ValueError(f"{len(languages)} languages for {len(dataset)} items")
-    settings = copy.deepcopy(model.generation_config)  # the model's generation config, greedy, this length
-    settings.update(max_new_tokens=max_new_tokens, do_sample=False)
+    settings = copy.deepcopy(model.generation_config)  # the checkpoint's generation config, greedy
+    settings.update(do_sample=False, **({"max_new_tokens": max_new_tokens} if max_new_tokens else {}))
     captions, h_e, h_c = [], [], []
     for batch, bridge in bridge_batches(model, dataset, batch_size, desc="Captioning"):
         n = len(bridge.h_e)
@@ -108,8 +109,9 @@ def text_baseline_row(llm_choice, eval_cfg, rows, references, languages):
     if not eval_cfg["text_baseline"]:
         return None
     llm, tokenizer, name = llm_choice(eval_cfg["text_baseline"])
-    captions = text_baseline_captions(llm, tokenizer, rows["transcript"], languages, eval_cfg["max_new_tokens"],
-                                      eval_cfg["batch_size"])
+    # a plain LLM has no caption length of its own: the one ECMC's captions get by default
+    captions = text_baseline_captions(llm, tokenizer, rows["transcript"], languages,
+                                      eval_cfg["max_new_tokens"] or MAX_NEW_TOKENS["caption"], eval_cfg["batch_size"])
     return f"Text-only LLM ({name}, transcript only)", compute_caption_metrics(captions, references, language=languages)
 
 

@@ -1,10 +1,27 @@
-"""Greedy completion of chat-formatted prompts by a plain causal LM: the one implementation behind
-profiles (Eq. 4) and detection answers (Eq. 5), used by `evaluation_ecmc.detection` and the pipeline.
+"""Generation settings and greedy completion.
 
-This file travels inside saved checkpoints (the pipeline imports it): it imports only torch.
+`caption_generation_config`: the `GenerationConfig` every checkpoint carries (`generation_config.json`),
+so a bare `model.generate(**inputs)` writes a whole caption; the pipeline, the CLI, evaluation and the
+demo read it. `generate_texts`: greedy completion of chat-formatted prompts by a plain causal LM, the
+one implementation behind profiles (Eq. 4) and detection answers (Eq. 5).
+
+This file travels inside saved checkpoints (the model and the pipeline import it): it imports only
+torch, transformers and its siblings.
 """
 
 import torch
+from transformers import GenerationConfig
+
+from .vocabulary_ecmc import MAX_NEW_TOKENS
+
+
+def caption_generation_config(text_config) -> GenerationConfig:
+    """Greedy, `MAX_NEW_TOKENS["caption"]` new tokens (the longest ECMC-Synth caption is 101 tokens
+    with eos in SmolLM2's tokenizer), and the decoder's own bos / eos / pad ids (pad falls back to eos)."""
+    eos = text_config.eos_token_id
+    pad = text_config.pad_token_id if text_config.pad_token_id is not None else eos
+    return GenerationConfig(max_new_tokens=MAX_NEW_TOKENS["caption"], do_sample=False, num_beams=1,
+                            bos_token_id=text_config.bos_token_id, eos_token_id=eos, pad_token_id=pad)
 
 
 def left_padded_batches(model, tokenizer, prompts: list[str], batch_size: int):
@@ -38,4 +55,4 @@ def generate_texts(model, tokenizer, prompts: list[str], max_new_tokens: int, ba
     return out
 
 
-__all__ = ["generate_texts", "left_padded_batches"]
+__all__ = ["caption_generation_config", "generate_texts", "left_padded_batches"]

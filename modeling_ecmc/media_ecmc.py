@@ -400,6 +400,17 @@ def load_audio(path, start=None, end=None, sample_rate: int = 16000) -> np.ndarr
 # ----------------------------------------------------------------------------- duration
 
 
+def segment_length(start, end, media_end: float | None) -> float | None:
+    """Seconds of the segment [start, end] (end None or -1: the media's end) within media lasting
+    `media_end` seconds: the one measure of an utterance's length, for the data build's
+    `min_duration` and the processor's `min_seconds`."""
+    start = start or 0.0
+    stop = end if end is not None and end != -1 else media_end
+    if stop is None:
+        return None
+    return (min(stop, media_end) if media_end is not None else stop) - start
+
+
 def media_duration(path) -> float:
     """Duration in seconds: of the video stream when the file has one, else of its audio track.
 

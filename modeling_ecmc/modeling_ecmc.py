@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from transformers import AutoModelForCausalLM, Blip2QFormerModel, GenerationMixin, PreTrainedModel
+from transformers import initialization as init
 from transformers.utils import ModelOutput
 
 from .configuration_ecmc import ECMCConfig
@@ -31,6 +32,7 @@ from .vocabulary_ecmc import (
 from .frontends_ecmc import build_encoder
 from .losses_ecmc import cognition_contrastive_loss, emotion_contrastive_loss
 from .encoding_ecmc import encode_per_row, run_encoder
+from .generation_ecmc import caption_generation_config
 
 @dataclass
 class ECMCModelOutput(ModelOutput):
@@ -92,6 +94,14 @@ class ECMCLanguageProjection(nn.Module):
         return self.norm(self.linear(x))
 
 
+class ECMCQueryTokens(nn.ParameterDict):
+    """The learnable queries of one stream, one (1, l_q, d) tensor per modality. Its own class so that
+    `_init_weights` finds it: transformers initialises a custom-code module only if it has parameters
+    of its own, and the stream holding this dict has none, so queries initialised there stayed at
+    zero. Identical queries get identical gradients through the Q-Former (it has no query positions):
+    all l_q of them would stay one query repeated."""
+
+
 class ECMCBridgeStream(nn.Module):
     """One stream (emotion or cognition) of the BridgeNet: a Q-Former per modality (Eq. 6-8), fused (Eq. 9)."""
 
@@ -99,8 +109,8 @@ class ECMCBridgeStream(nn.Module):
         super().__init__()
         qformer_config = config.qformer_config
         self.modalities = list(config.modalities)
-        self.query_tokens = nn.ParameterDict(
-            {m: nn.Parameter(torch.zeros(1, config.num_query_tokens, qformer_config.hidden_size)) for m in self.modalities}
+        self.query_tokens = ECMCQueryTokens(
+            {m: nn.Parameter(torch.empty(1, config.num_query_tokens, qformer_config.hidden_size)) for m in self.modalities}
         )
         # W_m of Eq. 7: H'_m = H_m W_m, into the width the Q-Former's cross-attention reads.
         self.feature_projections = nn.ModuleDict(
@@ -154,17 +164,23 @@ class ECMCPreTrainedModel(PreTrainedModel):
             if local and not os.path.isdir(os.path.expanduser(path)):
                 raise FileNotFoundError(f"{path}: no such checkpoint folder")
         try:
-            return super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+            model = super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
         except Exception as error:
             if type(error).__name__ == "SafetensorError":  # safetensors' own error names no file
                 raise OSError(f"{pretrained_model_name_or_path}: a weights file is corrupt or truncated ({error})") from None
             raise
+        if getattr(model, "generation_config", None) is not None and model.generation_config.max_new_tokens is None:
+            # saved before checkpoints carried their generation defaults: transformers' 20 tokens cut captions
+            defaults = caption_generation_config(model.config.text_config)
+            model.generation_config.update(**{k: v for k, v in defaults.to_diff_dict().items()
+                                              if getattr(model.generation_config, k, None) is None})
+        return model
 
     def _init_weights(self, module):
         super()._init_weights(module)
-        if isinstance(module, ECMCBridgeStream):
-            for tokens in module.query_tokens.values():
-                nn.init.normal_(tokens, mean=0.0, std=self.config.initializer_range)
+        if isinstance(module, ECMCQueryTokens):
+            for tokens in module.values():
+                init.normal_(tokens, mean=0.0, std=self.config.initializer_range)
 
 
 class ECMCModel(ECMCPreTrainedModel):
@@ -317,6 +333,7 @@ class ECMCForConditionalGeneration(ECMCPreTrainedModel, GenerationMixin):
         )
         self.language_model = AutoModelForCausalLM.from_config(config.text_config)
         self.post_init()
+        self.generation_config = caption_generation_config(config.text_config)  # saved with the checkpoint
 
     def get_input_embeddings(self):
         return self.language_model.get_input_embeddings()

@@ -5,15 +5,16 @@ captions; one subject's captions -> an emotion-cognition profile (Eq. 4).
 
     pipe = pipeline(model="outputs/demo/checkpoint", trust_remote_code=True)   # task read from the config
     pipe({"video": "session.mp4", "start": 12.0, "end": 17.5, "transcript": "I can't remember the date."})
-    # -> {"emotion": "...", "cognition": "...", "caption": "Emotion:\\n...\\n\\nCognition:\\n..."}
+    # -> {"emotion": "...", "cognition": "...", "caption": "Emotion:\\n...\\n\\nCognition:\\n...", "generated_text": <caption>}
     pipe([utterance, ...], batch_size=8)          # batched; the same greedy text as one at a time
     pipe({"captions": [caption, ...]})            # -> {"profile": "..."}
 
 Utterance keys: "video" and/or "audio" (file paths; without "audio" the video's own track is used),
 "start" / "end" (seconds within the files), "transcript", "language" ("en" / "zh"); any of video,
-audio and transcript may be missing (the modality is masked, never faked). Generation is greedy
-with `vocabulary_ecmc.MAX_NEW_TOKENS` (128 for captions, 256 for profiles) unless `max_new_tokens=` /
-`generate_kwargs=` say otherwise.
+audio and transcript may be missing (the modality is masked, never faked). Captions are generated
+with the checkpoint's `generation_config` (greedy, 128 new tokens: `generation_ecmc.py`), profiles
+greedily with 256 new tokens, unless `max_new_tokens=` / `generate_kwargs=` say otherwise. Each caption
+result also carries `generated_text` (the whole caption), the key transformers' pipelines use.
 
 One inference path: `ECMCProcessor` -> `model.generate` -> `processor.post_process_caption`, as in
 evaluation. Profiles are written from `processor.profile_prompt` by the checkpoint's own LLM
@@ -122,7 +123,11 @@ class ECMCCaptioningPipeline(Pipeline):
             groups.setdefault((item["kind"], item["language"]), []).append(i)
         for (kind, language), indices in groups.items():
             chosen = [items[i] for i in indices]
-            settings = {"max_new_tokens": MAX_NEW_TOKENS[kind], "do_sample": False, **(generate_kwargs or {})}
+            # captions: the checkpoint's generation_config (greedy, a whole caption) under the call's
+            # settings; profiles come from `profile_model`, which may be another LLM: greedy, 256 tokens
+            settings = dict(generate_kwargs or {})
+            if kind == "profile":
+                settings = {"max_new_tokens": MAX_NEW_TOKENS["profile"], "do_sample": False, **settings}
             outputs = self._captions(chosen, language, settings) if kind == "caption" else self._profiles(
                 chosen, language, settings)
             for i, out in zip(indices, outputs):
@@ -135,7 +140,9 @@ class ECMCCaptioningPipeline(Pipeline):
         inputs = inputs.to(self.device, self.model.dtype)  # floats to the model's dtype, ids stay integers
         ids = self.model.generate(**inputs, **settings)
         captions = self.processor.post_process_caption(ids, inputs["input_ids"].shape[1])
-        return [{"emotion": c["emotion"], "cognition": c["cognition"], "caption": c["caption"]} for c in captions]
+        # `generated_text`: the key transformers' text-generating pipelines use, beside ECMC's own
+        return [{"emotion": c["emotion"], "cognition": c["cognition"], "caption": c["caption"],
+                 "generated_text": c["caption"]} for c in captions]
 
     def _profiles(self, items, language, settings) -> list[dict]:
         if self.profile_model is self.model.language_model and getattr(self.model.config, "decoder_lora", None):

@@ -25,12 +25,6 @@ from .modeling_ecmc import ECMCForConditionalGeneration
 
 logger = logging.getLogger(__name__)
 
-PAPER_IDS = {
-    "video": "MCG-NJU/videomae-base",
-    "audio": "facebook/hubert-base-ls960",
-    "text": "google-bert/bert-base-uncased",
-    "llm": "meta-llama/Llama-2-7b-hf",
-}
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 

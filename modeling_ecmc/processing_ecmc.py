@@ -20,16 +20,20 @@ This file travels inside saved checkpoints: it imports only transformers, numpy,
 siblings (media decoding needs decord and torchaudio).
 """
 
+import warnings
+
 import numpy as np
 import torch
 from transformers import BatchFeature, ProcessorMixin
 
-from .media_ecmc import MediaError, NoAudioTrackError, load_audio, load_video_frames
+from .media_ecmc import MediaError, NoAudioTrackError, load_audio, load_video_frames, media_duration, segment_length
 from .padding_ecmc import pad_stack
 from .prompts_ecmc import detection_prompt, get_prompt, profile_prompt
 from .vocabulary_ecmc import (
     DEFAULT_LANGUAGE,
     IGNORE_INDEX,
+    LANGUAGES,
+    MIN_UTTERANCE_SECONDS,
     MODALITIES,
     PLACEHOLDER_TOKENS,
     RAW_INPUTS,
@@ -45,6 +49,15 @@ def _as_list(value, batch: int, name: str):
     if len(value) != batch:
         raise ValueError(f"{name} has {len(value)} items for a batch of {batch}")
     return value
+
+
+def _is_array(value) -> bool:
+    return isinstance(value, (np.ndarray, torch.Tensor))
+
+
+def _one_array_as_item(value, ndim: int):
+    """One decoded video (4-D) or waveform (1-D) is one utterance, not a list of its rows."""
+    return [value] if _is_array(value) and value.ndim == ndim else value
 
 
 def _check_text(text, what: str, where: str) -> None:
@@ -100,18 +113,22 @@ class ECMCProcessor(ProcessorMixin):
         num_query_tokens: l_q of the model (placeholders per stream in the prompt).
         max_text_tokens / max_caption_tokens: truncation lengths for transcripts and captions.
         max_audio_seconds: longer audio segments are rejected with a clear error.
+        min_seconds: shorter utterances read from files are rejected with a clear error (the paper's
+            2 s, the limit data sets are built with); lowering it below 2 s warns once.
         language: default prompt language, "en" or "zh".
     """
 
     def __init__(self, image_processor=None, feature_extractor=None, tokenizer=None, text_tokenizer=None,
                  num_frames: int = 8, num_query_tokens: int = 32, max_text_tokens: int = 128,
-                 max_caption_tokens: int = 192, max_audio_seconds: float = 60.0, language: str = DEFAULT_LANGUAGE, **kwargs):
+                 max_caption_tokens: int = 192, max_audio_seconds: float = 60.0,
+                 min_seconds: float = MIN_UTTERANCE_SECONDS, language: str = DEFAULT_LANGUAGE, **kwargs):
         super().__init__(image_processor, feature_extractor, tokenizer, text_tokenizer, **kwargs)
         self.num_frames = num_frames
         self.num_query_tokens = num_query_tokens
         self.max_text_tokens = max_text_tokens
         self.max_caption_tokens = max_caption_tokens
         self.max_audio_seconds = max_audio_seconds
+        self.min_seconds = min_seconds
         self.language = language
         add_placeholder_tokens(tokenizer)
 
@@ -124,9 +141,11 @@ class ECMCProcessor(ProcessorMixin):
         return add_placeholder_tokens(self.tokenizer)
 
     # ----- media -------------------------------------------------------------------------
-    def load_media(self, video=None, audio=None, start=None, end=None):
+    def load_media(self, video=None, audio=None, start=None, end=None, min_seconds=None):
         """(frames or None, waveform or None) of one utterance. A video without an audio track
-        gives no waveform (the modality is then marked missing); every other problem raises."""
+        gives no waveform (the modality is then marked missing); an utterance shorter than
+        `min_seconds` (None: the processor's) and every other problem raise a `MediaError` naming
+        the file. The feature cache passes 0: its rows were filtered when the data set was built."""
         frames = load_video_frames(video, start, end, self.num_frames) if video else None
         source = audio or video
         waveform = None
@@ -141,15 +160,44 @@ class ECMCProcessor(ProcessorMixin):
                     f"{source}: segment of {len(waveform) / self.sampling_rate:.1f} s is longer than "
                     f"max_audio_seconds={self.max_audio_seconds}"
                 )
+        if source:
+            self._check_duration([f for f in (video, audio) if f], start, end,
+                                 self.min_seconds if min_seconds is None else min_seconds)
         return frames, waveform
+
+    def _check_duration(self, files, start, end, min_seconds):
+        """The data build's measure (`media_ecmc.segment_length` over the files' durations)."""
+        if min_seconds <= 0:  # the feature cache: the data build checked the rows
+            return
+        if min_seconds < MIN_UTTERANCE_SECONDS:
+            warnings.warn(f"min_seconds={min_seconds:g} is below the paper's {MIN_UTTERANCE_SECONDS:g} s: shorter "
+                          "utterances carry little evidence, and a model trained on ECMC data never saw them",
+                          UserWarning, stacklevel=3)
+        seconds = segment_length(start, end, min(media_duration(f) for f in files))
+        if seconds < min_seconds:
+            raise MediaError(f"{files[0]}: the utterance lasts {seconds:.2f} s, shorter than min_seconds={min_seconds:g} "
+                             "(the paper's rule, the limit data sets are built with); give a longer segment, or "
+                             "lower processor.min_seconds")
 
     # ----- model inputs --------------------------------------------------------------------
     def __call__(self, videos=None, audios=None, transcripts=None, captions=None, starts=None, ends=None,
-                 frames=None, waveforms=None, language=None, return_tensors="pt", **kwargs) -> BatchFeature:
+                 frames=None, waveforms=None, language=None, return_tensors="pt", audio=None, sampling_rate=None,
+                 **kwargs) -> BatchFeature:
         """Batch of utterances -> model inputs. Each argument is one item or a list (one per utterance).
-        `videos` / `audios` are file paths (or None); `frames` / `waveforms` are already decoded media
-        (uint8 (T, H, W, 3) arrays; float mono arrays at `sampling_rate`). `captions` are full target
-        captions ("Emotion:\\n...\\n\\nCognition:\\n...") or (emotion, cognition) pairs."""
+        `videos` / `audios` (or `audio`, transformers' name) are file paths, or already decoded media:
+        a uint8 (T, H, W, 3) array per video, a float mono array per audio at `sampling_rate` (which,
+        when given, must be the feature extractor's). `frames` / `waveforms` take decoded media too.
+        Frames are sampled uniformly to `num_frames`. `captions` are full target captions
+        ("Emotion:\\n...\\n\\nCognition:\\n...") or (emotion, cognition) pairs."""
+        if audio is not None:
+            if audios is not None:
+                raise ValueError("give audio= or audios= (the same argument), not both")
+            audios = audio
+        if sampling_rate is not None and sampling_rate != self.sampling_rate:
+            raise ValueError(f"audio at {sampling_rate} Hz was given, but the feature extractor expects "
+                             f"{self.sampling_rate} Hz: resample it first (e.g. torchaudio.functional.resample)")
+        videos, audios, frames, waveforms = (_one_array_as_item(v, ndim) for v, ndim in
+                                             ((videos, 4), (audios, 1), (frames, 4), (waveforms, 1)))
         if isinstance(captions, tuple):  # one (emotion, cognition) pair, not a batch of two
             captions = [captions]
         batch = next(
@@ -162,6 +210,12 @@ class ECMCProcessor(ProcessorMixin):
         transcripts = _as_list(transcripts, batch, "transcripts")
         frames = list(frames) if isinstance(frames, (list, tuple)) else [frames] * batch
         waveforms = list(waveforms) if isinstance(waveforms, (list, tuple)) else [waveforms] * batch
+        for i in range(batch):  # decoded media given where paths go
+            if _is_array(videos[i]):
+                frames[i], videos[i] = videos[i], None
+            if _is_array(audios[i]):
+                waveforms[i], audios[i] = audios[i], None
+        frames = [self._sample_frames(f) for f in frames]
         for i in range(batch):
             if frames[i] is None and waveforms[i] is None and (videos[i] or audios[i]):
                 frames[i], waveforms[i] = self.load_media(videos[i], audios[i], starts[i], ends[i])
@@ -177,6 +231,15 @@ class ECMCProcessor(ProcessorMixin):
         data.update(self._text_inputs(transcripts))
         data.update(self.caption_inputs(captions, language or self.language, batch=batch))
         return BatchFeature(data=data, tensor_type=return_tensors)
+
+    def _sample_frames(self, frames):
+        """A decoded video as `num_frames` uniformly spaced frames (numpy), as files are sampled."""
+        if frames is None:
+            return None
+        frames = frames.numpy() if isinstance(frames, torch.Tensor) else frames
+        if getattr(frames, "ndim", 0) == 4 and len(frames) not in (0, self.num_frames):
+            frames = frames[np.linspace(0, len(frames) - 1, self.num_frames).round().astype(int)]
+        return frames
 
     def _video_inputs(self, frames) -> dict:
         if all(f is None for f in frames):
@@ -214,8 +277,11 @@ class ECMCProcessor(ProcessorMixin):
         """[BOS] + emotion placeholders + cognition placeholders + caption prompt (Eq. 3)."""
         ids = self.placeholder_ids
         bos = [self.tokenizer.bos_token_id] if self.tokenizer.bos_token_id is not None else []
-        prompt = self.tokenizer(get_prompt("caption", language), add_special_tokens=False)["input_ids"]
+        prompt = self._instruction_ids(language)
         return bos + [ids["emotion"]] * self.num_query_tokens + [ids["cognition"]] * self.num_query_tokens + prompt
+
+    def _instruction_ids(self, language: str) -> list[int]:
+        return self.tokenizer(get_prompt("caption", language), add_special_tokens=False)["input_ids"]
 
     def caption_inputs(self, captions=None, language=None, batch: int | None = None) -> dict:
         """Decoder inputs alone: the prompt for `batch` generations, or prompt + target caption with
@@ -252,12 +318,34 @@ class ECMCProcessor(ProcessorMixin):
 
     # ----- outputs -----------------------------------------------------------------------
     def post_process_caption(self, generated_ids, prompt_length: int | None = None) -> list[dict]:
-        """Generated ids (batch, seq) -> [{"caption", "emotion", "cognition"}]; `prompt_length` strips
-        the prompt when `generate` returned it."""
+        """Generated ids (batch, seq) -> [{"caption", "emotion", "cognition"}]. The prompt is cut
+        off: `prompt_length` tokens when given, else each row's ECMC prompt wherever it ends (so the
+        full output of `model.generate` can be passed as it is)."""
         if prompt_length:
-            generated_ids = generated_ids[:, prompt_length:]
-        texts = self.tokenizer.batch_decode(generated_ids, skip_special_tokens=True)
+            rows = generated_ids[:, prompt_length:].tolist()
+        else:
+            rows = [self._strip_prompt(row) for row in generated_ids.tolist()]
+        texts = self.tokenizer.batch_decode(rows, skip_special_tokens=True)
         return [{"caption": text.strip(), **split_caption(text)} for text in texts]
+
+    def post_process_image_text_to_text(self, generated_outputs, skip_special_tokens=True, **kwargs) -> list[str]:
+        """transformers' name for decoding a multimodal model's `generate` output: the whole captions
+        ("Emotion:\\n...\\n\\nCognition:\\n..."), prompts cut off (`post_process_caption` gives the parts)."""
+        return [c["caption"] for c in self.post_process_caption(generated_outputs, kwargs.get("prompt_length"))]
+
+    def _strip_prompt(self, row: list) -> list:
+        """The ids after this row's ECMC prompt (the block of cognition placeholders, then the caption
+        instruction of any language); a row that does not hold the prompt (new tokens only) stays."""
+        cognition = self.placeholder_ids["cognition"]
+        if cognition not in row:
+            return row
+        start = row.index(cognition) + self.num_query_tokens
+        for language in LANGUAGES:
+            prompt = self._instruction_ids(language)
+            if row[start - self.num_query_tokens:start] == [cognition] * self.num_query_tokens and \
+                    row[start:start + len(prompt)] == prompt:
+                return row[start + len(prompt):]
+        return row
 
     def profile_prompt(self, captions: list[str], language: str | None = None, tokenizer=None) -> str:
         """Eq. 4: the chat-formatted instruction that turns one subject's captions into a profile

@@ -75,8 +75,9 @@ def _load_row(processor, row, data_root, use_video: bool, use_audio: bool, confi
     video_path = str(resolve_path(video, data_root)) if video else None
     audio_path = str(resolve_path(audio, data_root)) if audio else None
     frames = waveform = None
+    # min_seconds=0: the rows' durations were checked when the data set was built (data.min_duration)
     if want_video and want_audio:  # the processor's own path (a video without audio track: no waveform)
-        frames, waveform = processor.load_media(video_path, audio_path, start, end)
+        frames, waveform = processor.load_media(video_path, audio_path, start, end, min_seconds=0)
     elif want_video:  # the audio is not used or comes from features: do not decode it
         from modeling_ecmc.media_ecmc import load_video_frames
 
@@ -92,9 +93,9 @@ def _load_audio_only(processor, audio_path, video_path, start, end):
     from modeling_ecmc.media_ecmc import NoAudioTrackError
 
     if audio_path:
-        return processor.load_media(None, audio_path, start, end)[1]
+        return processor.load_media(None, audio_path, start, end, min_seconds=0)[1]
     try:
-        return processor.load_media(None, video_path, start, end)[1]
+        return processor.load_media(None, video_path, start, end, min_seconds=0)[1]
     except NoAudioTrackError:
         return None
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 
-from modeling_ecmc.media_ecmc import TOLERANCE_S, MediaError, media_duration
+from modeling_ecmc.media_ecmc import TOLERANCE_S, MediaError, media_duration, segment_length
 from .feature_files import read_feature_file
 from .schema import FEATURE_PATHS, MEDIA_PATHS, PATH_COLUMNS
 
@@ -89,9 +89,8 @@ class RowChecker:
                     f"segment beyond media: [{start}, {end}] s but the media lasts {media_end:.3f} s",
                     main,
                 )
-        stop = end if end != -1 else media_end
-        if stop is not None:
-            length = min(stop, media_end) - start if media_end is not None else stop - start
+        length = segment_length(start, end, media_end)
+        if length is not None:
             if length < self.min_duration:
                 return f"too short: {length:.2f} s < min_duration {self.min_duration} s", main
             if self.max_duration is not None and length > self.max_duration:

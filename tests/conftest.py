@@ -62,6 +62,9 @@ def tiny_checkpoint(tmp_path_factory):
     )
     torch.manual_seed(0)
     model = ECMCForConditionalGeneration(config)
+    # random weights: greedy decoding degenerates (eos first, or one newline repeated) and writes no
+    # text; the demo's and the CLI's tests need some (what it says is noise either way)
+    model.generation_config.update(min_new_tokens=8, repetition_penalty=1.5)
     processor = build_processor(config, llm_tokenizer, AutoTokenizer.from_pretrained(minilm_path()))
     folder = tmp_path_factory.mktemp("tiny-checkpoint")
     model.save_pretrained(folder)

@@ -55,3 +55,39 @@ def test_what_trains_is_one_key_per_stage():
         load_config(None, ["stage1.train=[1]"])
     with pytest.raises(ConfigError, match="stage2.train must be a list"):
         load_config(None, ["stage2.train=model.bridge"])
+
+
+def test_trainer_args_pass_any_trainingarguments_field_through(tmp_path):
+    """`training.trainer_args` reaches TrainingArguments as given (TrainingArguments checks the
+    values); `training.report_to` chooses the loggers (none by default); a field ECMC sets from its own
+    key, a name that is no field, or a value TrainingArguments rejects is a ConfigError naming it."""
+    from training_ecmc.stages import training_arguments
+
+    cfg = load_config(None, ["training.trainer_args={max_grad_norm: 0.25, dataloader_drop_last: true, optim: sgd}",
+                             "training.report_to=[tensorboard]"])
+    args = training_arguments(cfg, 1, tmp_path)
+    assert (args.max_grad_norm, args.dataloader_drop_last, args.optim.value) == (0.25, True, "sgd")
+    assert args.report_to == ["tensorboard"]
+    assert training_arguments(load_config(), 1, tmp_path).report_to == []  # private by default
+    with pytest.raises(ConfigError, match="trainer_args.learning_rate is set by stageN.learning_rate"):
+        load_config(None, ["training.trainer_args={learning_rate: 1.0}"])
+    with pytest.raises(ConfigError, match="trainer_args.max_grad_nrom is not a TrainingArguments field"):
+        load_config(None, ["training.trainer_args={max_grad_nrom: 1.0}"])
+    with pytest.raises(ConfigError, match="TrainingArguments rejects them"):
+        training_arguments(load_config(None, ["training.trainer_args={optim: no_such_optimizer}"]), 1, tmp_path)
+    with pytest.raises(ConfigError, match="report_to must list integration names"):
+        load_config(None, ["training.report_to=[1]"])
+
+
+def test_precision_auto_is_bf16_only_where_bf16_is_native(tmp_path, monkeypatch):
+    """`training.precision: auto` (the demo's): bf16 autocast where the hardware has bf16 units, fp32
+    elsewhere (emulated bf16 was ~9x slower on an AVX2 CPU); the explicit values stay as given."""
+    from training_ecmc import stages
+
+    cfg = load_config(None, ["training.precision=auto"])
+    for native, bf16 in ((True, True), (False, False)):
+        monkeypatch.setattr(stages, "native_bf16", lambda native=native: native)
+        assert stages.training_arguments(cfg, 1, tmp_path).bf16 is bf16
+    assert stages.resolve_precision("fp16") == "fp16" and stages.resolve_precision("bf16") == "bf16"
+    with pytest.raises(ConfigError, match="not one of"):
+        load_config(None, ["training.precision=fp8"])

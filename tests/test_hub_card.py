@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -88,7 +89,7 @@ def test_dry_run_folder_loads_and_card_carries_metrics(tiny_checkpoint, tmp_path
     assert result.returncode == 0, result.stderr[-3000:]
     loaded = json.loads(result.stdout.strip().splitlines()[-1])
     assert loaded == {"model": "ECMCForConditionalGeneration", "processor": "ECMCProcessor",
-                      "keys": ["caption", "cognition", "emotion"]}
+                      "keys": ["caption", "cognition", "emotion", "generated_text"]}
 
 
 def test_dry_run_refuses_a_folder_with_files(tiny_checkpoint, tmp_path):
@@ -130,3 +131,50 @@ def test_dataset_card_from_template(tiny_synth_dataset):
         assert f"| {name} | {len(split)} | {len(set(split['subject_id']))} |" in card.text
     assert "`transcript` | string |" in card.text and "Which cue carries what" in card.text
     assert not [t for split in dsd.values() for t in split["transcript"] if t in card.text]  # no sensitive text
+
+
+CARD_USER = textwrap.dedent(
+    """
+    import json, sys
+    from transformers import AutoConfig, AutoModel, AutoProcessor, pipeline
+    folder, clip = sys.argv[1:3]
+    config = AutoConfig.from_pretrained(folder, trust_remote_code=True)
+    model = AutoModel.from_pretrained(folder, trust_remote_code=True)
+    processor = AutoProcessor.from_pretrained(folder, trust_remote_code=True)
+    out = pipeline(model=folder, trust_remote_code=True, max_new_tokens=4)(
+        {"video": clip, "transcript": "I forgot the date."})
+    print(json.dumps({"config": type(config).__name__, "model": type(model).__name__,
+                      "processor": type(processor).__name__, "keys": sorted(out)}))
+    """
+)
+
+
+def test_the_cards_install_line_is_all_a_user_needs(tiny_checkpoint, tmp_path):
+    """A fresh virtual environment with exactly the packages the model card's `pip install` line
+    names (and what they require; linked from this machine's copies, offline) loads a checkpoint
+    with AutoConfig / AutoModel / AutoProcessor and captions a real clip through the pipeline. The
+    card used to leave out Pillow, without which the VideoMAE image processor does not load."""
+    import re
+
+    from fresh_env import fresh_env
+    from media_fixtures import make_video
+    from packaging.requirements import Requirement
+    import importlib.metadata as metadata
+
+    card = (Path(__file__).resolve().parents[1] / "hub_card" / "model_card.md").read_text()
+    line = re.search(r"`pip install ([^`]+)`", card).group(1)
+    wanted = [Requirement(token.strip('"\'')) for token in line.split()]
+    assert {r.name for r in wanted} == {"transformers", "torch", "torchaudio", "decord", "pillow"}
+    for req in wanted:  # the versions installed here satisfy what the card asks for
+        assert req.specifier.contains(metadata.version(req.name), prereleases=True), req
+    python = fresh_env(tmp_path / "env", [r.name for r in wanted])
+    clip = make_video(tmp_path / "clip.mp4", seconds=3, fps=10, size=(64, 64), audio_rate=16000)
+    (tmp_path / "user.py").write_text(CARD_USER)
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    env.update(HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path / "hf-home"))
+    result = subprocess.run([str(python), "user.py", str(tiny_checkpoint), str(clip)], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    loaded = json.loads(result.stdout.strip().splitlines()[-1])
+    assert loaded == {"config": "ECMCConfig", "model": "ECMCForConditionalGeneration", "processor": "ECMCProcessor",
+                      "keys": ["caption", "cognition", "emotion", "generated_text"]}

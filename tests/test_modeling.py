@@ -201,3 +201,21 @@ def test_stage2_forward_can_also_report_the_contrastive_loss(model):
     assert plain.contrastive_loss is None
     assert torch.equal(plain.loss, both.loss)
     assert torch.allclose(both.contrastive_loss, model.model(**raw, **LABELS).loss)
+
+
+def test_query_tokens_start_random_and_distinct(tmp_path):
+    """Every stream's learnable queries start N(0, initializer_range), each query its own vector (they
+    were all zero: transformers' custom-code init skipped them, and identical queries stay identical
+    through training); a saved model reloads its trained queries, not fresh ones."""
+    torch.manual_seed(0)
+    fresh = ECMCForConditionalGeneration(tiny_config())
+    for stream in fresh.model.bridge.values():
+        for m, tokens in stream.query_tokens.items():
+            queries = tokens[0].detach()
+            assert queries.std().item() == pytest.approx(fresh.config.initializer_range, rel=0.3), m
+            assert torch.cdist(queries, queries).fill_diagonal_(1.0).min() > 0, m
+    fresh.save_pretrained(tmp_path)
+    reloaded = ECMCForConditionalGeneration.from_pretrained(tmp_path)
+    for name, p in fresh.named_parameters():
+        if "query_tokens" in name:
+            assert torch.equal(p, dict(reloaded.named_parameters())[name]), name

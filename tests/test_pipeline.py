@@ -119,7 +119,8 @@ def test_pipeline_in_fresh_python(offline_checkpoint, synth_rows, bad_media, tmp
     single, batched = report["single"], report["batched"]
     assert len(single) == len(batched) == 4
     for out in single:
-        assert set(out) == {"emotion", "cognition", "caption"} and out["caption"]
+        assert set(out) == {"emotion", "cognition", "caption", "generated_text"} and out["caption"]
+        assert out["generated_text"] == out["caption"]  # transformers' key beside ours
     assert batched == single  # greedy: batching does not change the text
     assert report["listed"] == single[:2]
     assert len({out["caption"] for out in single}) > 1  # the captions depend on the input
@@ -174,7 +175,7 @@ def test_resaved_old_checkpoint_registers_the_pipeline(tiny_checkpoint, tmp_path
     # inside our package the task is registered: a loaded model and processor make a pipeline directly
     pipe = pipeline("ecmc-captioning", model=model, processor=processor, max_new_tokens=4)
     out = pipe({"transcript": "I keep forgetting names."})
-    assert set(out) == {"emotion", "cognition", "caption"}
+    assert set(out) == {"emotion", "cognition", "caption", "generated_text"}
 
 
 def test_example_notebook_runs(offline_checkpoint, synth_dir, tmp_path, monkeypatch):

@@ -134,3 +134,62 @@ def test_caption_format_round_trip():
     assert split_caption("Emotion: calm") == {"emotion": "calm", "cognition": ""}
     with pytest.raises(ValueError, match="unknown prompt language"):
         get_prompt("caption", "fr")
+
+
+# ----- transformers' conventions beside ours (issue: a Hub user's first five minutes)
+def test_audio_alias_and_decoded_arrays_where_paths_go(processor, tmp_path):
+    """`audio=` is `audios=`; a (T, H, W, 3) uint8 array in `videos=` and a 1-D float array in `audio=`
+    give exactly what `frames=` / `waveforms=` give (frames sampled to num_frames); a rate other than
+    the feature extractor's, or both names at once, is a clear error."""
+    wav = make_audio(tmp_path / "a.wav", seconds=2.5, rate=16000)
+    by_path = processor(audio=str(wav), transcripts="hello")
+    assert torch.equal(by_path["input_values"], processor(audios=str(wav), transcripts="hello")["input_values"])
+    rng = np.random.RandomState(0)
+    video = rng.randint(0, 255, (20, 48, 64, 3), dtype=np.uint8)
+    wave = (0.1 * rng.randn(32000)).astype(np.float32)
+    arrays = processor(videos=video, audio=wave, transcripts="hello", sampling_rate=16000)
+    picked = video[np.linspace(0, 19, processor.num_frames).round().astype(int)]
+    decoded = processor(frames=[picked], waveforms=[wave], transcripts=["hello"])
+    for key in ("pixel_values_videos", "input_values", "audio_attention_mask", "modality_mask"):
+        assert torch.equal(arrays[key], decoded[key]), key
+    listed = processor(videos=[video, None], audio=[None, wave], transcripts=["a", "b"])
+    assert listed["modality_mask"].tolist() == [[True, False, True], [False, True, True]]
+    with pytest.raises(ValueError, match="8000 Hz was given, but the feature extractor expects 16000 Hz"):
+        processor(audio=wave, sampling_rate=8000)
+    with pytest.raises(ValueError, match="audio= or audios="):
+        processor(audio=wave, audios=str(wav))
+
+
+def test_post_process_image_text_to_text_takes_generate_output_as_it_is(processor):
+    """transformers' decoding name: the whole generate output (prompt included, any language) ->
+    the captions, the same as post_process_caption with the prompt length."""
+    caption = format_caption("The speaker sounds calm.", "No signs of cognitive impairment.")
+    new = processor.tokenizer(caption, add_special_tokens=False)["input_ids"]
+    prompts = processor.caption_inputs(language=["en", "zh"], batch=2)["input_ids"]
+    full = torch.cat([prompts, torch.tensor([new, new])], dim=1)
+    assert processor.post_process_image_text_to_text(full) == [caption, caption]
+    assert processor.post_process_caption(full, prompts.shape[1]) == processor.post_process_caption(full)
+    assert processor.post_process_image_text_to_text(torch.tensor([new])) == [caption]  # new tokens only
+
+
+def test_utterances_under_two_seconds_are_refused_at_inference(processor, tmp_path):
+    """The paper's rule (2 s, the data build's limit) at inference: a one-frame video (0.04 s) and a
+    0.2 s WAV are errors naming the file; lowering `min_seconds` warns once and captions them."""
+    from modeling_ecmc.media_ecmc import MediaError
+
+    one_frame = make_video(tmp_path / "one_frame.mp4", seconds=0.04, fps=25, size=(64, 64))
+    short_wav = make_audio(tmp_path / "short.wav", seconds=0.2, rate=16000)
+    with pytest.raises(MediaError, match=r"one_frame.mp4: the utterance lasts 0.04 s, shorter than min_seconds=2"):
+        processor(videos=str(one_frame), transcripts="hi")
+    with pytest.raises(MediaError, match=r"short.wav: the utterance lasts 0.20 s, shorter than min_seconds=2"):
+        processor(audios=str(short_wav), transcripts="hi")
+    long_clip = make_video(tmp_path / "long.mp4", seconds=4, fps=10, size=(64, 64), audio_rate=16000)
+    with pytest.raises(MediaError, match="lasts 1.00 s"):
+        processor(videos=str(long_clip), starts=1.0, ends=2.0)  # a short segment of a long file
+    processor.min_seconds = 0.1
+    try:
+        with pytest.warns(UserWarning, match="below the paper's 2 s"):
+            out = processor(audios=str(short_wav), transcripts="hi")
+        assert int(out["audio_attention_mask"].sum()) == 3200
+    finally:
+        processor.min_seconds = 2.0

@@ -152,12 +152,16 @@ BAD_CONFIGS = {
     "unknown key": ({"stage1": {"epochz": 3}}, "unknown key 'epochz'"),
     "unknown section": ({"stage3": {}}, "unknown key 'stage3'"),
     "missing data set": ({"data": {"dataset": "/nonexistent/ds", "synth_preset": None}}, "does not exist"),
+    "deepspeed without a GPU": ({"training": {"deepspeed": str(ROOT / "configs" / "deepspeed_zero2.json")}},
+                                "needs a GPU, and none is visible"),
 }
 
 
 @pytest.mark.parametrize("case", BAD_CONFIGS)
 def test_bad_configs_fail_before_work(tmp_path, tiny_checkpoint, tiny_synth_dataset, case):
     sections, message = BAD_CONFIGS[case]
+    if case == "deepspeed without a GPU" and __import__("torch").cuda.is_available():
+        pytest.skip("a GPU is visible")
     config = write_config(tmp_path, tiny_checkpoint, tiny_synth_dataset, **sections)
     with pytest.raises(ConfigError, match=message):
         run_training(load_config(config), stages=(1,))

@@ -96,3 +96,193 @@ def test_learning_rates_per_parameter_prefix(tmp_path):
         apply_stage_options(model, load_config(None, ['stage2.learning_rates={"language_model": 1e-3}']), 2)
     with pytest.raises(ConfigError, match="stage2.learning_rates.x must be > 0"):
         load_config(None, ['stage2.learning_rates={"x": -1}'])
+
+
+# ----- gradient accumulation: the update and the logged loss do not depend on how a batch is split ----
+def without_dropout(model):
+    """Dropout off (modules, and the attention dropout the Q-Former applies functionally), so runs
+    differ only in how the batch is split."""
+    for module in model.modules():
+        if isinstance(module, torch.nn.Dropout):
+            module.p = 0.0
+        if isinstance(getattr(module, "attention_dropout", None), float):
+            module.attention_dropout = 0.0
+    return model
+
+
+def _accumulation_run(folder, out, stage: int, batch_size: int, accumulation: int):
+    """One SGD step of the real `ECMCTrainer` over the same four rows (captions of different lengths),
+    as `accumulation` micro-batches of `batch_size`: the trainable weights' change and the logged loss."""
+    from transformers import TrainingArguments
+
+    from modeling_ecmc import ECMCForConditionalGeneration
+    from modeling_ecmc.processing_ecmc import ECMCProcessor
+    from training_ecmc.trainer import ECMCCollator, ECMCTrainer
+
+    torch.manual_seed(0)
+    model = without_dropout(ECMCForConditionalGeneration.from_pretrained(folder))
+    freeze_for_stage(model, stage)
+    g = torch.Generator().manual_seed(1)
+    captions = [("The speaker sounds sad.", "No signs of cognitive impairment."),
+                ("The speaker sounds calm and even, with a relaxed face and steady voice.", "Attention lapses."),
+                ("Happy.", "No signs."),
+                ("The speaker sounds tense; the voice trembles and the brows are raised.", "Word-finding pauses.")]
+    items = [{"modality_mask": torch.tensor([False, False, True]), "text_features": torch.randn(3 + i, 24, generator=g),
+              "index": i, "emotion_label": i % 2, "cognition_labels": [i % 2, 0, 1 - i % 2, 0],
+              "caption": captions[i], "language": "en"} for i in range(4)]
+    before = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+    args = TrainingArguments(str(out), per_device_train_batch_size=batch_size, gradient_accumulation_steps=accumulation,
+                             max_steps=1, learning_rate=1.0, optim="sgd", lr_scheduler_type="constant", weight_decay=0.0,
+                             max_grad_norm=0.0, train_sampling_strategy="sequential", logging_steps=1, report_to=[],
+                             save_strategy="no", use_cpu=True, remove_unused_columns=False,
+                             label_names=["labels"] if stage == 2 else ["emotion_labels", "cognition_labels"])
+    trainer = ECMCTrainer(model=model, args=args, train_dataset=items, stage=stage,
+                          data_collator=ECMCCollator(ECMCProcessor.from_pretrained(folder), stage=stage))
+    trainer.train()
+    delta = {n: p.detach() - before[n] for n, p in model.named_parameters() if n in before}
+    logged = next(entry["loss"] for entry in trainer.state.log_history if "loss" in entry)
+    return delta, logged, model, items
+
+
+def test_stage2_accumulation_gives_the_update_of_one_large_batch(tiny_checkpoint, tmp_path):
+    """Accumulation 2 x micro-batch 2 = accumulation 1 x batch 4, in the weights and the logged loss:
+    the caption cross-entropy is a mean over every caption token of the accumulated batch (the
+    Trainer's `num_items_in_batch`). It was the sum of the micro-batches' means: 2x here, 8x with the
+    paper config."""
+    whole, whole_loss, _, _ = _accumulation_run(tiny_checkpoint, tmp_path / "a", 2, batch_size=4, accumulation=1)
+    split, split_loss, _, _ = _accumulation_run(tiny_checkpoint, tmp_path / "b", 2, batch_size=2, accumulation=2)
+    norm = lambda d: torch.sqrt(sum((v.double() ** 2).sum() for v in d.values()))  # noqa: E731
+    assert norm(whole) > 0
+    assert norm(split) / norm(whole) == pytest.approx(1.0, abs=1e-5)
+    for name in whole:
+        torch.testing.assert_close(split[name], whole[name], atol=1e-5, rtol=1e-4, msg=name)
+    assert split_loss == pytest.approx(whole_loss, rel=1e-4)
+
+
+def test_stage1_accumulation_steps_and_logs_the_mean_over_micro_batches(tiny_checkpoint, tmp_path):
+    """Stage 1 (contrastive losses, which depend on the batch): with accumulation 2 the update is the
+    mean of the two micro-batches' gradients and the logged loss the mean of their losses."""
+    split, split_loss, model, items = _accumulation_run(tiny_checkpoint, tmp_path / "s1", 1, batch_size=2,
+                                                        accumulation=2)
+    from modeling_ecmc import ECMCForConditionalGeneration
+    from processing_ecmc.cached_dataset import collate_cached
+
+    reference = without_dropout(ECMCForConditionalGeneration.from_pretrained(tiny_checkpoint))
+    freeze_for_stage(reference, 1)
+    reference.train()
+    losses = []
+    for half in (items[:2], items[2:]):
+        batch = collate_cached(half)
+        batch.pop("index")
+        loss = reference(**batch).loss
+        (loss / 2).backward()
+        losses.append(loss.item())
+    for name, p in reference.named_parameters():
+        if p.requires_grad:
+            torch.testing.assert_close(split[name], -p.grad, atol=1e-6, rtol=1e-4, msg=name)
+    assert split_loss == pytest.approx(sum(losses) / 2, rel=1e-4)
+
+
+@pytest.mark.slow
+def test_two_processes_sample_disjoint_rows_and_new_batches_every_epoch(tiny_checkpoint, tmp_path):
+    """`torchrun` with two CPU processes (gloo) through the real Trainer and the contrastive sampler:
+    within an epoch the ranks train on disjoint rows; each epoch's batches differ from the last (on
+    several processes the sampler used to replay epoch 0: accelerate's wrapper hid its `set_epoch`);
+    every rank's workers are seeded the Trainer's way, with its own rank."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, HF_HUB_OFFLINE="1", PYTHONPATH=f"{root}{os.pathsep}{root / 'tests'}", OMP_NUM_THREADS="1")
+    result = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29541",
+         str(root / "tests" / "distributed_sampler_run.py"), str(tiny_checkpoint), str(tmp_path)],
+        cwd=root, env=env, capture_output=True, text=True, timeout=900,
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
+    assert all(r["world_size"] == 2 and r["batches_per_epoch"] == 4 for r in ranks)  # 24 rows / 2 ranks / 3
+    for epoch in (0, 1):
+        rows = [{i for batch in r["epochs"][epoch] for i in batch} for r in ranks]
+        assert len(ranks[0]["epochs"][epoch]) == len(ranks[1]["epochs"][epoch]) == 4
+        assert rows[0] and rows[1] and not rows[0] & rows[1], (epoch, rows)
+    for r in ranks:
+        assert r["epochs"][0] != r["epochs"][1]
+    assert [r["worker_init"]["rank"] for r in ranks] == [0, 1]
+
+
+def test_contrastive_dataloader_keeps_the_trainers_loader_settings(tmp_path):
+    """With the contrastive sampler the training DataLoader has the Trainer's own worker seeding,
+    pinning and worker settings (the override used to drop them), and the sampler's batches."""
+    from transformers import TrainingArguments
+
+    from modeling_ecmc import ECMCForConditionalGeneration
+    from modeling_ecmc.presets import tiny_config
+    from training_ecmc.sampler import ContrastiveBatchSampler
+    from training_ecmc.trainer import ECMCTrainer
+
+    args = TrainingArguments(str(tmp_path), per_device_train_batch_size=2, dataloader_num_workers=2,
+                             dataloader_persistent_workers=True, dataloader_prefetch_factor=3, report_to=[],
+                             use_cpu=True, remove_unused_columns=False)
+    data = [{"x": i} for i in range(8)]
+    sampler = ContrastiveBatchSampler([0, 1] * 4, [[0, 0, 0, 0]] * 8, batch_size=2)
+    model = ECMCForConditionalGeneration(tiny_config())
+    plain = ECMCTrainer(model=model, args=args, train_dataset=data, stage=1, data_collator=list).get_train_dataloader()
+    ours = ECMCTrainer(model=model, args=args, train_dataset=data, stage=1, data_collator=list,
+                       contrastive_sampler=sampler).get_train_dataloader()
+    for attribute in ("num_workers", "pin_memory", "persistent_workers", "prefetch_factor"):
+        assert getattr(ours, attribute) == getattr(plain, attribute), attribute
+    assert ours.worker_init_fn.func is plain.worker_init_fn.func
+    assert ours.worker_init_fn.keywords == plain.worker_init_fn.keywords
+    assert list(ours.batch_sampler) == list(sampler)
+
+
+def test_deepspeed_uses_the_trainers_optimizer_groups_and_scheduler(tmp_path, monkeypatch):
+    """Under DeepSpeed, transformers' `deepspeed_optim_sched` keeps the Trainer's optimizer (the
+    per-prefix rates) and scheduler only if the DeepSpeed config defines neither: the shipped
+    `configs/deepspeed_zero2.json` defines neither (it defined both: WarmupDecayLR and DeepSpeed's
+    AdamW silently replaced `stageN.learning_rates` and `lr_scheduler`), and a config that does is a
+    ConfigError. Runs transformers' real selection code on CPU; DeepSpeed's engine itself needs a GPU
+    (and the `deepspeed` package), so `deepspeed.initialize` does not run here."""
+    import json
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    import accelerate.utils
+    from accelerate.utils.deepspeed import DummyOptim, DummyScheduler
+    from transformers import TrainingArguments
+
+    # accelerate exports its DeepSpeed placeholders only when the deepspeed package is installed (it
+    # is not here); register the same classes where transformers' selection code imports them from
+    monkeypatch.setattr(accelerate.utils, "DummyOptim", DummyOptim, raising=False)
+    monkeypatch.setattr(accelerate.utils, "DummyScheduler", DummyScheduler, raising=False)
+    from transformers.integrations.deepspeed import deepspeed_optim_sched
+
+    from modeling_ecmc import ECMCForConditionalGeneration
+    from modeling_ecmc.presets import tiny_config
+    from training_ecmc.trainer import ECMCTrainer
+
+    shipped = Path(__file__).resolve().parents[1] / "configs" / "deepspeed_zero2.json"
+    model = ECMCForConditionalGeneration(tiny_config())
+    rates = {"language_projections": 1e-2}
+    apply_stage_options(model, load_config(None, ['stage2.learning_rates={"language_projections": 1e-2}']), 2)
+    args = TrainingArguments(str(tmp_path), learning_rate=1e-4, lr_scheduler_type="cosine", report_to=[], use_cpu=True)
+    chosen = {}
+    for name, ds in (("shipped", json.loads(shipped.read_text())),
+                     ("with blocks", {**json.loads(shipped.read_text()), "optimizer": {"type": "AdamW"},
+                                      "scheduler": {"type": "WarmupDecayLR"}})):
+        trainer = ECMCTrainer(model=model, args=args, stage=2, learning_rates=rates)
+        holder = SimpleNamespace(config=ds, is_offload=lambda: False)  # the parsed JSON, as HfTrainerDeepSpeedConfig holds it
+        chosen[name] = deepspeed_optim_sched(trainer, holder, args, 10, [p for p in model.parameters() if p.requires_grad])
+    optimizer, scheduler = chosen["shipped"]
+    assert not isinstance(optimizer, DummyOptim) and scheduler is None  # the Trainer builds its cosine schedule
+    assert sorted({g["lr"] for g in optimizer.param_groups}) == [1e-4, 1e-2]
+    assert isinstance(chosen["with blocks"][0], DummyOptim) and isinstance(chosen["with blocks"][1], DummyScheduler)
+    bad = tmp_path / "ds.json"
+    bad.write_text(json.dumps({"zero_optimization": {"stage": 2}, "scheduler": {"type": "WarmupLR"}}))
+    with pytest.raises(ConfigError, match="defines scheduler; remove it"):
+        load_config(None, [f"training.deepspeed={bad}"])
+    load_config(None, [f"training.deepspeed={shipped}"])  # the shipped one is accepted

@@ -10,14 +10,20 @@ from pathlib import Path
 import yaml
 
 from modeling_ecmc.atomic_io import read_utf8
+from modeling_ecmc.components import PAPER_COMPONENTS
 
 DEFAULTS = {
     "seed": 0,
     "output_dir": "outputs/demo",
     "model": {
-        "preset": "offline",  # offline | paper; or `checkpoint`: a saved ECMC folder to start from
+        # offline: the CPU default (modeling_ecmc.presets); paper: assembled from `components` (written
+        # once to <output_dir>/init, or by `ecmc init`); or `checkpoint`: a saved ECMC folder to start from
+        "preset": "offline",
         "checkpoint": None,
         "overrides": {},  # ECMCConfig fields, e.g. {modalities: [audio, text], loss_variant: reference}
+        # preset paper: each part (video, audio, text, qformer_init, llm, llm_gguf_file) by hub id or
+        # local folder; the defaults are the paper's (modeling_ecmc/components.py, PAPER_COMPONENTS)
+        "components": dict(PAPER_COMPONENTS),
     },
     "data": {
         "synth_preset": "demo",  # build ECMC-Synth when `dataset` does not exist yet (null: never)
@@ -66,16 +72,25 @@ DEFAULTS = {
         "seed": None,  # this stage's seed (data order, dropout, LoRA init); null: the top-level seed
     },
     "training": {
-        "precision": "fp32",  # fp32 | bf16 | fp16
+        # fp32 | bf16 | fp16 | auto (bf16 where it is native: a GPU that has it, or a CPU with AMX /
+        # AVX512-BF16; fp32 elsewhere, where bf16 autocast is emulated and ~9x slower)
+        "precision": "fp32",
         "gradient_checkpointing": False,
         "num_workers": 0,
         "deepspeed": None,  # path of a DeepSpeed config, e.g. configs/deepspeed_zero2.json
         "logging_steps": 5,
         "save_total_limit": 2,
+        # where the Trainer logs: [] (nowhere but the console and log_history.json: private by default),
+        # or integrations such as [tensorboard] (in the `train` extra; logs under <output_dir>/stageN/runs)
+        "report_to": [],
+        # any other `TrainingArguments` field, passed through as given (TrainingArguments checks the
+        # values), e.g. {max_grad_norm: 0.5, dataloader_persistent_workers: true, torch_compile: true};
+        # fields that have their own key above (TRAINER_ARG_KEYS) are set there instead
+        "trainer_args": {},
     },
     "evaluate": {
         "split": "test",
-        "max_new_tokens": 96,
+        "max_new_tokens": None,  # new tokens per caption; null: the checkpoint's generation_config.json (128)
         "batch_size": 16,
         "num_examples": 4,  # captions shown in the report (never logged)
         "profile_subjects": 1,
@@ -100,18 +115,31 @@ class ConfigError(ValueError):
 CHOICES = {
     "model.preset": ("offline", "paper"),
     "data.synth_preset": ("tiny", "demo", None),
-    "training.precision": ("fp32", "bf16", "fp16"),
+    "training.precision": ("fp32", "bf16", "fp16", "auto"),
     "evaluate.split": ("train", "validation", "test"),
     "stage2.select_by": ("loss", "readback"),
 }
 FREE_FORM_TYPES = {  # keys whose default is None: the type a value must have
-    "model.checkpoint": str, "data.synth_preset": str, "training.deepspeed": str, "stage2.lora": dict,
-    "stage1.seed": int, "stage2.seed": int,
+    "model.checkpoint": str, "model.components.llm_gguf_file": str, "data.synth_preset": str, "training.deepspeed": str, "stage2.lora": dict,
+    "stage1.seed": int, "stage2.seed": int, "evaluate.max_new_tokens": int,
 }
 NULLABLE = ("data.synth_preset", "evaluate.text_baseline")  # keys with a non-null default that may be set to null
 LORA_KEYS = ("r", "alpha", "dropout", "target_modules")
 REPLACED = {key: "the prefixes that train are listed in stageN.train" for key in ("freeze", "unfreeze")}
-FREE_FORM_SECTIONS = ("overrides", "lora", "learning_rates")  # mappings whose keys are not ours to list
+FREE_FORM_SECTIONS = ("overrides", "lora", "learning_rates", "trainer_args")  # mappings whose keys are not ours to list
+# `TrainingArguments` fields that ECMC sets from its own keys: one place for each, so trainer_args may not set them
+TRAINER_ARG_KEYS = {
+    "output_dir": "output_dir", "num_train_epochs": "stageN.epochs", "per_device_train_batch_size": "stageN.batch_size",
+    "per_device_eval_batch_size": "stageN.batch_size", "gradient_accumulation_steps": "stageN.gradient_accumulation_steps",
+    "learning_rate": "stageN.learning_rate", "weight_decay": "stageN.weight_decay", "warmup_steps": "stageN.warmup_ratio",
+    "lr_scheduler_type": "stageN.lr_scheduler", "seed": "stageN.seed", "data_seed": "stageN.seed",
+    "bf16": "training.precision", "fp16": "training.precision", "gradient_checkpointing": "training.gradient_checkpointing",
+    "activation_checkpointing": "training.gradient_checkpointing", "dataloader_num_workers": "training.num_workers",
+    "deepspeed": "training.deepspeed", "logging_steps": "training.logging_steps",
+    "save_total_limit": "training.save_total_limit", "report_to": "training.report_to",
+    "metric_for_best_model": "stage2.select_by", "greater_is_better": "stage2.select_by",
+    "label_names": "the stage (fixed)", "remove_unused_columns": "the stage (fixed)",
+}
 _POSITIVE = ("epochs", "batch_size", "learning_rate", "gradient_accumulation_steps",
              "cache_batch_size", "logging_steps", "max_new_tokens")
 _NON_NEGATIVE = ("weight_decay", "warmup_ratio", "early_stopping_patience", "contrastive_weight", "min_duration",
@@ -209,6 +237,9 @@ def validate(config: dict, source: str = "config") -> dict:
         names = [s.value for s in SchedulerType]
         if scheduler not in names:
             raise ConfigError(f"{source}: {stage}.lr_scheduler {scheduler!r} is not one of {names}")
+    check_trainer_args(config["training"], source)
+    if config["training"]["deepspeed"] is not None:
+        check_deepspeed_config(config["training"]["deepspeed"], source)
     lora = config["stage2"]["lora"] or {}
     unknown = sorted(set(lora) - set(LORA_KEYS))
     if unknown:
@@ -227,6 +258,45 @@ def validate(config: dict, source: str = "config") -> dict:
             raise ConfigError(f"{source}: model.overrides has unknown ECMCConfig field(s) {unknown}; "
                               f"ECMC's own fields: {sorted(ECMCConfig.__annotations__)}")
     return config
+
+
+def check_trainer_args(training: dict, source: str):
+    """`training.report_to` a list of names; `training.trainer_args` only `TrainingArguments` fields,
+    none of those ECMC sets from its own keys. The values are checked by `TrainingArguments` itself,
+    when the first stage's arguments are built (before the data set and the cache)."""
+    import dataclasses
+
+    from transformers import TrainingArguments
+
+    report_to = training["report_to"]
+    if not all(isinstance(name, str) and name for name in report_to):
+        raise ConfigError(f"{source}: training.report_to must list integration names, e.g. [tensorboard], got {report_to!r}")
+    fields = {f.name for f in dataclasses.fields(TrainingArguments)}
+    for key in training["trainer_args"]:
+        if key in TRAINER_ARG_KEYS:
+            raise ConfigError(f"{source}: training.trainer_args.{key} is set by {TRAINER_ARG_KEYS[key]}; use that key")
+        if key not in fields:
+            raise ConfigError(f"{source}: training.trainer_args.{key} is not a TrainingArguments field")
+
+
+def check_deepspeed_config(path, source: str = "config"):
+    """`training.deepspeed`: a JSON file without `optimizer` / `scheduler` blocks. With them the Trainer
+    hands both to DeepSpeed, and `stageN.learning_rates` (per-prefix rates), `weight_decay`'s
+    exclusions and `lr_scheduler` would be silently replaced by DeepSpeed's own."""
+    import json
+
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{source}: training.deepspeed: {path} is not a file")
+    try:
+        ds = json.loads(read_utf8(path, "DeepSpeed config", error=ConfigError))
+    except ValueError as error:
+        raise ConfigError(f"{source}: training.deepspeed: {path} is not valid JSON ({error})") from None
+    blocks = [key for key in ("optimizer", "scheduler") if isinstance(ds, dict) and key in ds]
+    if blocks:
+        raise ConfigError(f"{source}: training.deepspeed: {path} defines {' and '.join(blocks)}; remove "
+                          f"{'them' if len(blocks) > 1 else 'it'}: the Trainer's optimizer (stageN.learning_rates) "
+                          "and scheduler (stageN.lr_scheduler) are the ones ECMC trains with")
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):

@@ -15,6 +15,7 @@ import logging
 import os
 from pathlib import Path
 
+import torch
 import yaml
 from transformers import EarlyStoppingCallback, set_seed
 
@@ -63,25 +64,56 @@ def prepare_data(cfg):
 
 
 def build_model(cfg):
-    model_cfg = cfg["model"]
-    if model_cfg["checkpoint"]:
-        from modeling_ecmc.processing_ecmc import ECMCProcessor
+    """(model, processor) the run starts from: `model.checkpoint`, else the preset (`paper`: assembled
+    from `model.components` once, into <output_dir>/init, which later runs and ranks reuse)."""
+    from modeling_ecmc.processing_ecmc import ECMCProcessor
 
+    model_cfg = cfg["model"]
+    overrides = model_cfg["overrides"]
+    checkpoint = model_cfg["checkpoint"]
+    if not checkpoint and model_cfg["preset"] == "paper":
+        checkpoint = initial_checkpoint(cfg)
+        overrides = {}  # already applied when the components were assembled
+    if checkpoint:
         # `model.overrides` apply here too, e.g. a modality subset of a saved model (Table 5 ablations):
         # BridgeNet layers whose shape the overrides change (Eq. 8 heads, W_3) start fresh
-        overrides = model_cfg["overrides"]
-        model = ECMCForConditionalGeneration.from_pretrained(model_cfg["checkpoint"], **overrides,
+        model = ECMCForConditionalGeneration.from_pretrained(checkpoint, **overrides,
                                                              ignore_mismatched_sizes=bool(overrides))
         # our installed code, never the code inside the checkpoint (SECURITY.md)
-        return model, ECMCProcessor.from_pretrained(model_cfg["checkpoint"], trust_remote_code=False)
-    if model_cfg["preset"] != "offline":
-        raise ConfigError(
-            f"model.preset {model_cfg['preset']!r}: only 'offline' can be assembled here; for other presets "
-            "build a checkpoint with modeling_ecmc.presets.from_pretrained_components and set model.checkpoint"
-        )
+        return model, ECMCProcessor.from_pretrained(checkpoint, trust_remote_code=False)
     from modeling_ecmc.presets import build_offline_default
 
-    return build_offline_default(**model_cfg["overrides"])
+    return build_offline_default(**overrides)
+
+
+def check_components(cfg):
+    """Before any long work: the components' sources exist and their configs read (nothing loaded)."""
+    if cfg["model"]["checkpoint"] or cfg["model"]["preset"] != "paper" or is_complete(Path(cfg["output_dir"]) / "init"):
+        return
+    from modeling_ecmc.components import ComponentError, components_config
+
+    try:
+        components_config(cfg["model"]["components"], **cfg["model"]["overrides"])
+    except ComponentError as error:
+        raise ConfigError(str(error)) from None
+
+
+def initial_checkpoint(cfg) -> Path:
+    """<output_dir>/init: the model assembled from `model.components` (with `model.overrides`) and its
+    processor, built once. A component that cannot be used is a ConfigError naming it."""
+    from modeling_ecmc.components import ComponentError, assemble_from_components
+
+    folder = Path(cfg["output_dir"]) / "init"
+    if is_complete(folder):
+        return folder
+    logger.info("assembling the %s preset from its components into %s", cfg["model"]["preset"], folder)
+    try:
+        model, processor = assemble_from_components(cfg["model"]["components"], **cfg["model"]["overrides"])
+    except ComponentError as error:
+        raise ConfigError(str(error)) from None
+    if int(os.environ.get("RANK", "0")) == 0:
+        save_complete(model, processor, folder)
+    return folder
 
 
 def cached_splits(cfg, model, processor, dsd) -> dict:
@@ -102,14 +134,16 @@ def run_stage(stage: int, cfg, model, processor, splits: dict, dsd, resume: bool
     set_seed(stage_seed(cfg, stage))
     apply_stage_options(model, cfg, stage)
     s = cfg[f"stage{stage}"]
+    args = training_arguments(cfg, stage, stage_dir)
     sampler = None
     if s["balanced_sampler"]:
         train = dsd["train"]
         sampler = ContrastiveBatchSampler(train["emotion_label"], train["cognition_labels"], s["batch_size"],
-                                          seed=stage_seed(cfg, stage))
+                                          seed=stage_seed(cfg, stage), num_replicas=args.world_size,
+                                          rank=args.process_index)
     trainer = ECMCTrainer(
         model=model,
-        args=training_arguments(cfg, stage, stage_dir),
+        args=args,
         train_dataset=splits["train"],
         eval_dataset=splits["validation"],
         data_collator=ECMCCollator(processor, stage, keep_labels=bool(s.get("contrastive_weight"))),
@@ -145,6 +179,10 @@ def run_training(cfg, stages=(1, 2), resume=False, readback=None):
     if 2 in stages and cfg["stage2"]["select_by"] == "readback" and readback is None:
         raise ConfigError("stage2.select_by: readback needs a read-back scorer, and none was given: run train.py "
                           "or `ecmc train`, or pass readback=evaluation_ecmc.selection.readback_scorer")
+    if cfg["training"]["deepspeed"] is not None and not torch.cuda.is_available():
+        raise ConfigError(f"training.deepspeed ({cfg['training']['deepspeed']}) needs a GPU, and none is visible; "
+                          "drop the key (--set training.deepspeed=null) to train on CPU")
+    check_components(cfg)
     set_seed(cfg["seed"])
     output_dir = Path(cfg["output_dir"])
     stage1_best = output_dir / "stage1" / "best"

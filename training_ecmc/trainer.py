@@ -4,10 +4,12 @@
 import json
 import re
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import torch
 from transformers import Trainer, TrainerCallback
+from transformers.trainer_utils import seed_worker
 
 from modeling_ecmc.atomic_io import atomic_folder, write_text
 from modeling_ecmc.vocabulary_ecmc import DEFAULT_LANGUAGE
@@ -97,11 +99,20 @@ class ECMCTrainer(Trainer):
         return self.optimizer
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        outputs = model(**inputs)
-        loss = outputs.loss
+        # The Trainer's own loss path: in stage 2 (batches with `labels`) it passes `num_items_in_batch`,
+        # the caption tokens of the whole accumulated batch on all processes, through the model to the
+        # LLM's loss, which then sums and divides by it; the Trainer leaves such a loss undivided by the
+        # accumulation steps. Dropping the count (as this method once did) made every update
+        # `gradient_accumulation_steps` times too large. Stage 1 has no count: a per-batch mean that the
+        # Trainer divides by the accumulation steps.
+        loss, outputs = super().compute_loss(model, inputs, return_outputs=True, num_items_in_batch=num_items_in_batch)
         if self.stage == 2 and self.contrastive_weight and outputs.contrastive_loss is not None:
-            # not in the paper (stage 2 is cross-entropy only): keeps h_e / h_c from collapsing
-            loss = loss + self.contrastive_weight * outputs.contrastive_loss
+            # not in the paper (stage 2 is cross-entropy only): keeps h_e / h_c from collapsing. A
+            # per-batch mean, so it needs the accumulation scaling the caption loss already has.
+            contrastive = outputs.contrastive_loss
+            if num_items_in_batch is not None and model.training:
+                contrastive = contrastive / self.current_gradient_accumulation_steps
+            loss = loss + self.contrastive_weight * contrastive
         return (loss, outputs) if return_outputs else loss
 
     def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
@@ -122,13 +133,28 @@ class ECMCTrainer(Trainer):
         return output
 
     def get_train_dataloader(self):
+        """The Trainer's training DataLoader (its worker seeding, pinning and worker settings), with
+        the contrastive sampler's batches in place of random ones. The sampler is rank-aware (its own
+        shard per process), so the `BatchSamplerShard` that `accelerator.prepare` wraps around it is
+        made a pass-through, as transformers does for its rank-aware `BatchRebalanceSampler`; the
+        Trainer reaches the sampler's `set_epoch` through that wrapper every epoch."""
         if self.contrastive_sampler is None:
             return super().get_train_dataloader()
+        args = self.args
         loader = torch.utils.data.DataLoader(
-            self.train_dataset, batch_sampler=self.contrastive_sampler, collate_fn=self.data_collator,
-            num_workers=self.args.dataloader_num_workers,
+            self.train_dataset, batch_sampler=self.contrastive_sampler,
+            collate_fn=self._get_collator_with_removed_columns(self.data_collator, description="Training"),
+            num_workers=args.dataloader_num_workers, pin_memory=args.dataloader_pin_memory,
+            persistent_workers=args.dataloader_persistent_workers,
+            multiprocessing_context=args.dataloader_multiprocessing_context,
+            prefetch_factor=args.dataloader_prefetch_factor, in_order=args.dataloader_in_order,
+            worker_init_fn=partial(seed_worker, num_workers=args.dataloader_num_workers, rank=args.process_index),
         )
-        return self.accelerator.prepare(loader)
+        loader = self.accelerator.prepare(loader)
+        shard = getattr(loader, "batch_sampler", None)
+        if getattr(shard, "batch_sampler", None) is self.contrastive_sampler:
+            shard.num_processes, shard.process_index = 1, 0
+        return loader
 
 
 class CompleteCheckpointMarker(TrainerCallback):

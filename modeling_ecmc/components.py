@@ -111,9 +111,13 @@ def assemble_from_components(components: dict | None = None, **overrides):
 
     parts = resolve_components(components)
     gguf = parts["llm_gguf_file"]
-    llm_tokenizer = load_llm_tokenizer(parts["llm"], gguf)
+    config = components_config(parts, **overrides)  # every source checked and its config read first
+    try:
+        llm_tokenizer = load_llm_tokenizer(parts["llm"], gguf)
+    except (OSError, ValueError) as error:
+        raise ComponentError(f"model.components.llm: {parts['llm']} has no tokenizer ({error})") from None
     ids = add_placeholder_tokens(llm_tokenizer)
-    config = components_config(parts, emotion_token_id=ids["emotion"], cognition_token_id=ids["cognition"], **overrides)
+    config.emotion_token_id, config.cognition_token_id = ids["emotion"], ids["cognition"]
     processors = {}
     for name, auto in (("video", AutoImageProcessor), ("audio", AutoFeatureExtractor), ("text", AutoTokenizer)):
         try:

@@ -72,3 +72,16 @@ def test_bad_file_is_one_clear_line(tiny_checkpoint, tmp_path):
     assert "Traceback" not in result.stderr
     result = run_ecmc("caption", "--checkpoint", tmp_path, "--transcript", "hello")
     assert result.returncode == 1 and "not a checkpoint folder" in result.stderr
+
+
+def test_init_assembles_only_presets_built_from_components(tmp_path):
+    """`ecmc init` with a config that starts from the offline preset (built by train.py itself) is one
+    clear line and exit 1; a paper config whose component resolves nowhere names the part."""
+    root = Path(__file__).resolve().parents[1]
+    result = run_ecmc("init", "--config", root / "configs" / "offline_demo.yaml")
+    assert result.returncode == 1 and "nothing to assemble" in result.stderr
+    result = run_ecmc("init", "--config", root / "configs" / "paper.yaml", "--set", f"output_dir={tmp_path / 'out'}",
+                      "--set", "model.components.video=/nowhere/videomae")
+    assert result.returncode == 1
+    assert "ecmc init: error: model.components.video: cannot read the config of '/nowhere/videomae'" in result.stderr
+    assert not (tmp_path / "out").exists()

@@ -31,7 +31,6 @@ PAPER_COMPONENTS = {
     "llm": "meta-llama/Llama-2-7b-hf",  # the frozen causal-LM decoder with its tokenizer
     "llm_gguf_file": None,  # a GGUF file inside `llm` (dequantised on load)
 }
-ENCODER_OF = {"video": "video", "audio": "audio", "text": "text"}  # component -> ECMC modality
 WEIGHT_PATTERNS = ("*.safetensors", "pytorch_model*.bin", "*.gguf")
 
 
@@ -92,12 +91,12 @@ def components_config(components: dict, **overrides) -> ECMCConfig:
     return ECMCConfig(**fields)
 
 
-def _replace_encoder(model, modality: str, name: str, source):
+def _replace_encoder(model, modality: str, source):
     expected = model.config.encoder_config(modality)
     encoder = AutoModel.from_pretrained(source)
     if encoder.config.hidden_size != expected.hidden_size or encoder.config.model_type != expected.model_type:
         raise ComponentError(
-            f"model.components.{name}: {source} is a {encoder.config.model_type} of hidden size "
+            f"model.components.{modality}: {source} is a {encoder.config.model_type} of hidden size "
             f"{encoder.config.hidden_size}, but the config expects a {expected.model_type} of {expected.hidden_size}")
     model.model.encoders[modality] = encoder.eval()
 
@@ -126,10 +125,9 @@ def assemble_from_components(components: dict | None = None, **overrides):
             raise ComponentError(f"model.components.{name}: {parts[name]} has no {auto.__name__[4:]} "
                                  f"({error}); save one beside the weights") from None
     model = ECMCForConditionalGeneration(config)
-    for name, modality in ENCODER_OF.items():
-        if modality in config.modalities:
-            _replace_encoder(model, modality, name, parts[name])
-            logger.info("loaded the %s encoder from %s", modality, parts[name])
+    for modality in config.modalities:  # the encoder parts are named by their modality
+        _replace_encoder(model, modality, parts[modality])
+        logger.info("loaded the %s encoder from %s", modality, parts[modality])
     init_qformers_from_bert(model, parts["qformer_init"])
     llm = load_language_model(parts["llm"], gguf)
     missing, unexpected = model.language_model.load_state_dict(llm.state_dict(), strict=False)

@@ -74,6 +74,7 @@ def training_arguments(cfg, stage: int, output_dir) -> TrainingArguments:
     TrainingArguments rejects is a ConfigError naming the key."""
     s, t = cfg[f"stage{stage}"], cfg["training"]
     by_loss = s.get("select_by", "loss") == "loss"  # stage 1 has no captions to read labels from
+    precision = resolve_precision(t["precision"])
     ours = dict(
         output_dir=str(output_dir),
         num_train_epochs=s["epochs"],
@@ -95,8 +96,8 @@ def training_arguments(cfg, stage: int, output_dir) -> TrainingArguments:
         save_total_limit=t["save_total_limit"],
         seed=stage_seed(cfg, stage),
         data_seed=stage_seed(cfg, stage),
-        bf16=resolve_precision(t["precision"]) == "bf16",
-        fp16=t["precision"] == "fp16",
+        bf16=precision == "bf16",
+        fp16=precision == "fp16",
         activation_checkpointing=t["gradient_checkpointing"],
         dataloader_pin_memory=torch.cuda.is_available(),
         use_cpu=not torch.cuda.is_available(),  # makes accelerate join torchrun ranks over gloo on CPU

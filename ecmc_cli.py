@@ -9,6 +9,7 @@
     ecmc profile --checkpoint C captions.jsonl            one person's emotion-cognition profile (Eq. 4)
     ecmc push --checkpoint C --repo-id me/ecmc            upload to the Hub, private by default (hub_card.push)
     ecmc demo --checkpoint C                              the Gradio demo on 127.0.0.1 (demo/app.py)
+    ecmc push-space --checkpoint me/ecmc --repo-id me/sp  the demo as a Space, private by default (demo.push_space)
 
 Run `ecmc COMMAND --help` for a command's options. Captions and profiles go to your terminal or to
 the --output file, never to a log.
@@ -242,6 +243,12 @@ def demo(argv):
     return _delegate(main, "demo", argv)
 
 
+def push_space(argv):
+    from demo.push_space import main
+
+    return _delegate(main, "push-space", argv)
+
+
 COMMANDS = {  # verb -> (runner, one-line help)
     "data": (data, "build a data set from a manifest, import MMDA, or push one to the Hub (private by default)"),
     "init": (init, "assemble a preset's initial checkpoint from pretrained components (model.components)"),
@@ -252,6 +259,7 @@ COMMANDS = {  # verb -> (runner, one-line help)
     "profile": (profile, "write one person's emotion-cognition profile from their captions (Eq. 4)"),
     "push": (push, "upload a checkpoint with its card to the Hub (private unless --public; --dry-run)"),
     "demo": (demo, "start the Gradio demo (binds to 127.0.0.1)"),
+    "push-space": (push_space, "upload the demo as a Hugging Face Space in one commit (private unless --public; --dry-run)"),
 }
 INPUT_ERRORS = {"caption": (ValueError, OSError), "profile": (ValueError, OSError), "features": (ValueError,)}
 

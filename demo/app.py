@@ -384,8 +384,8 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description="ECMC demo (Gradio).")
     parser.add_argument("--checkpoint", default=os.environ.get("ECMC_CHECKPOINT", DEFAULT_CHECKPOINT),
                         help="checkpoint folder or hub id (env ECMC_CHECKPOINT; default %(default)s)")
-    parser.add_argument("--profile-llm", default="auto",
-                        help="LLM for profiles and screening: auto (the checkpoint's decoder, or SmolLM2 as shipped "
+    parser.add_argument("--profile-llm", default=os.environ.get("ECMC_PROFILE_LLM", "auto"),
+                        help="LLM for profiles and screening (env ECMC_PROFILE_LLM): auto (the checkpoint's decoder, or SmolLM2 as shipped "
                              "when stage 2 merged a LoRA into it), decoder, default (SmolLM2), or a causal LM id / folder")
     parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
                         help="address to bind (default 127.0.0.1: this machine only; a Space sets 0.0.0.0)")

@@ -37,10 +37,11 @@ def hub_token() -> str:
     return token
 
 
-def create_repo(api, repo_id: str, repo_type: str, private: bool) -> None:
-    """Create the repository (private unless asked); refuse to upload into an existing public one
-    unless `private=False`, so that private-by-default holds for repositories made elsewhere."""
-    api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True)
+def create_repo(api, repo_id: str, repo_type: str, private: bool, **kwargs) -> None:
+    """Create the repository (private unless asked; `kwargs` go to `HfApi.create_repo`, e.g. a Space's
+    `space_sdk`); refuse to upload into an existing public one unless `private=False`, so that
+    private-by-default holds for repositories made elsewhere."""
+    api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True, **kwargs)
     if private and not api.repo_info(repo_id, repo_type=repo_type).private:
         raise HubPushError(f"{repo_type} repository {repo_id} exists and is public: make it private first, or pass "
                            "--public to upload to it anyway; nothing was uploaded")

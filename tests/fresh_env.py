@@ -2,7 +2,8 @@
 the copies installed here (linked file by file, nothing downloaded), for tests of what a user who
 installs only those packages gets.
 
-    python = fresh_env(tmp_path / "env", ["transformers", "torch", "torchaudio", "decord", "pillow"])
+    python = fresh_env(tmp_path / "env", ["transformers>=5.24", "torch", "torchaudio", "decord", "pillow"])
+    python = fresh_env(tmp_path / "env", requirements_file(folder / "requirements.txt"))
 """
 
 import importlib.metadata as metadata
@@ -17,9 +18,18 @@ from packaging.requirements import Requirement
 
 
 def required_closure(names) -> dict:
-    """{normalised name: Distribution} of `names` and, recursively, their requirements whose markers
-    hold here (extras not asked for are left out)."""
-    found, todo = {}, [Requirement(n) for n in names]
+    """{normalised name: Distribution} of `names` (requirement strings: a version range given must
+    hold for the copy installed here) and, recursively, their requirements whose markers hold here
+    (extras not asked for are left out)."""
+    todo = [Requirement(n) for n in names]
+    for req in todo:
+        try:
+            version = metadata.version(req.name)
+        except metadata.PackageNotFoundError:
+            continue  # said below
+        if not req.specifier.contains(version, prereleases=True):
+            raise RuntimeError(f"{req} is asked for, but {req.name} {version} is installed here")
+    found = {}
     while todo:
         req = todo.pop()
         key = re.sub(r"[-_.]+", "-", req.name).lower()
@@ -35,6 +45,12 @@ def required_closure(names) -> dict:
             if sub.marker is None or sub.marker.evaluate({"extra": ""}):
                 todo.append(sub)
     return found
+
+
+def requirements_file(path: Path) -> list[str]:
+    """The requirement strings of a requirements.txt (comments and blank lines left out)."""
+    lines = (line.split("#", 1)[0].strip() for line in Path(path).read_text(encoding="utf-8").splitlines())
+    return [line for line in lines if line]
 
 
 def fresh_env(target: Path, names) -> Path:

@@ -91,3 +91,33 @@ def test_precision_auto_is_bf16_only_where_bf16_is_native(tmp_path, monkeypatch)
     assert stages.resolve_precision("fp16") == "fp16" and stages.resolve_precision("bf16") == "bf16"
     with pytest.raises(ConfigError, match="not one of"):
         load_config(None, ["training.precision=fp8"])
+
+
+DEEPSPEED_BATCHES = {  # DeepSpeed JSON fields -> the error (None: accepted), for the paper config's stages
+    "auto everywhere": ({}, None),
+    "numbers that agree with both stages": ({"train_batch_size": 128, "train_micro_batch_size_per_gpu": "auto"}, None),
+    "a micro-batch for one stage only": ({"train_micro_batch_size_per_gpu": 8}, "stage1.batch_size is 64"),
+    "accumulation for one stage only": ({"gradient_accumulation_steps": 8}, "stage1.gradient_accumulation_steps is 1"),
+    "a total that does not divide": ({"train_batch_size": 100}, "64 x gradient_accumulation_steps 1 = 64 per process does not divide"),
+    "a total meaning two world sizes": ({"train_batch_size": 128}, r"means \[2, 4\] processes"),  # stage 2: 8 x 4
+    "ZeRO-3": ({"zero_optimization": {"stage": 3}}, "ZeRO stage 3, which ECMC does not support"),
+}
+
+
+@pytest.mark.parametrize("case", list(DEEPSPEED_BATCHES))
+def test_deepspeed_batch_fields_must_agree_with_both_stages(case, tmp_path):
+    """The paper config (stage 1: 64 per process; stage 2: 8 x accumulation 8) with a DeepSpeed file whose
+    batch fields are numbers: refused at load time, not after the model is loaded on every GPU."""
+    import json
+
+    fields, error = DEEPSPEED_BATCHES[case]
+    ds = json.loads((ROOT / "configs" / "deepspeed_zero2.json").read_text())
+    ds.update(fields)
+    path = tmp_path / "ds.json"
+    path.write_text(json.dumps(ds))
+    overrides = [f"training.deepspeed={path}"] + (["stage2.gradient_accumulation_steps=4"] if "two" in case else [])
+    if error is None:
+        load_config(ROOT / "configs" / "paper.yaml", overrides)
+    else:
+        with pytest.raises(ConfigError, match=error):
+            load_config(ROOT / "configs" / "paper.yaml", overrides)

@@ -239,7 +239,7 @@ def validate(config: dict, source: str = "config") -> dict:
             raise ConfigError(f"{source}: {stage}.lr_scheduler {scheduler!r} is not one of {names}")
     check_trainer_args(config["training"], source)
     if config["training"]["deepspeed"] is not None:
-        check_deepspeed_config(config["training"]["deepspeed"], source)
+        check_deepspeed_config(config["training"]["deepspeed"], source, config)
     lora = config["stage2"]["lora"] or {}
     unknown = sorted(set(lora) - set(LORA_KEYS))
     if unknown:
@@ -279,10 +279,19 @@ def check_trainer_args(training: dict, source: str):
             raise ConfigError(f"{source}: training.trainer_args.{key} is not a TrainingArguments field")
 
 
-def check_deepspeed_config(path, source: str = "config"):
+DEEPSPEED_BATCH_KEYS = {"train_micro_batch_size_per_gpu": "batch_size",
+                        "gradient_accumulation_steps": "gradient_accumulation_steps"}
+
+
+def check_deepspeed_config(path, source: str = "config", config: dict | None = None):
     """`training.deepspeed`: a JSON file without `optimizer` / `scheduler` blocks. With them the Trainer
     hands both to DeepSpeed, and `stageN.learning_rates` (per-prefix rates), `weight_decay`'s
-    exclusions and `lr_scheduler` would be silently replaced by DeepSpeed's own."""
+    exclusions and `lr_scheduler` would be silently replaced by DeepSpeed's own. ZeRO stage 3 is
+    refused: the LoRA merge and the final save need whole parameters on rank 0. Batch fields given
+    as numbers must agree with both stages of `config` (one file serves both): the micro-batch and
+    accumulation equal to each stage's, `train_batch_size` a multiple of each stage's micro-batch ×
+    accumulation, with the same number of processes for both; DeepSpeed itself only says so after
+    the model is loaded."""
     import json
 
     path = Path(path)
@@ -297,6 +306,33 @@ def check_deepspeed_config(path, source: str = "config"):
         raise ConfigError(f"{source}: training.deepspeed: {path} defines {' and '.join(blocks)}; remove "
                           f"{'them' if len(blocks) > 1 else 'it'}: the Trainer's optimizer (stageN.learning_rates) "
                           "and scheduler (stageN.lr_scheduler) are the ones ECMC trains with")
+    zero = ds.get("zero_optimization", {}) if isinstance(ds, dict) else {}
+    if isinstance(zero, dict) and zero.get("stage") == 3:
+        raise ConfigError(f"{source}: training.deepspeed: {path} asks for ZeRO stage 3, which ECMC does not "
+                          "support (the LoRA merge and the final save need whole parameters on one process); "
+                          "use stage 2 (configs/deepspeed_zero2.json): the frozen decoder is not sharded")
+    if config is None or not isinstance(ds, dict):
+        return
+    worlds = set()
+    for stage in ("stage1", "stage2"):
+        s = config[stage]
+        values = {"batch_size": s["batch_size"], "gradient_accumulation_steps": s.get("gradient_accumulation_steps", 1)}
+        for key, field in DEEPSPEED_BATCH_KEYS.items():
+            if ds.get(key, "auto") not in ("auto", values[field]):
+                raise ConfigError(f"{source}: training.deepspeed: {path} sets {key} = {ds[key]}, but {stage}.{field} "
+                                  f"is {values[field]}; write \"auto\" there (one file serves both stages)")
+        total = ds.get("train_batch_size", "auto")
+        if total != "auto":
+            step = values["batch_size"] * values["gradient_accumulation_steps"]
+            if not isinstance(total, int) or total % step:
+                raise ConfigError(f"{source}: training.deepspeed: {path} sets train_batch_size = {total}, which "
+                                  f"{stage}'s batch_size {values['batch_size']} x gradient_accumulation_steps "
+                                  f"{values['gradient_accumulation_steps']} = {step} per process does not divide; "
+                                  'write "auto" there')
+            worlds.add(total // step)
+    if len(worlds) > 1:
+        raise ConfigError(f"{source}: training.deepspeed: {path} sets train_batch_size = {ds['train_batch_size']}, "
+                          f"which means {sorted(worlds)} processes for the two stages; write \"auto\" there")
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):

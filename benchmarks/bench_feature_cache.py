@@ -12,7 +12,11 @@ and seed; the check compares the passes' mean losses (the cache stores float16 f
 group-norm audio in equal-length groups, `ECMCModel.encode_per_row`, so the numbers agree closely but
 not bit for bit).
 
-    python -m benchmarks.bench_feature_cache [--quick]
+    python -m benchmarks.bench_feature_cache [--quick] [--model offline|tiny|paper]
+
+`paper` is the paper's encoder classes at base size with random weights (VideoMAE-base,
+HuBERT-base, BERT-base, assembled as `model.preset: paper` assembles them): the ratio the paper's
+set-up gets from the cache, where the offline default's parameter-free front ends cost little.
 """
 
 from __future__ import annotations
@@ -56,6 +60,54 @@ def tiny_model_and_processor():
     return model, build_processor(config, tokenizer, AutoTokenizer.from_pretrained(minilm_path()))
 
 
+# the paper's encoder classes: base size (their published shapes) and a small width for smoke runs
+PAPER_SHAPES = {
+    "base": dict(video={}, audio={}, text={}),
+    "small": dict(video=dict(image_size=32, num_frames=4, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                             intermediate_size=64),
+                  audio=dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
+                             conv_dim=[32, 32, 32], conv_kernel=[10, 8, 4], conv_stride=[5, 8, 8],
+                             num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2),
+                  text=dict(hidden_size=24, num_hidden_layers=2, num_attention_heads=2, intermediate_size=48)),
+}
+
+
+def paper_model_and_processor(folder: Path, size: str = "base"):
+    """The paper's encoder classes with random weights — at `base` size VideoMAE-base (16 frames of
+    224 px), HuBERT-base and BERT-base, which also initialises the Q-Formers — saved to `folder` with
+    their preprocessors and assembled as `model.preset: paper` does (`assemble_from_components`).
+    Stage 1 never runs the decoder, so it is a 2-layer Llama of width 64 with SmolLM2's tokenizer."""
+    from transformers import (AutoTokenizer, BertConfig, BertModel, HubertConfig, HubertModel, LlamaConfig,
+                              LlamaForCausalLM, VideoMAEConfig, VideoMAEImageProcessor, VideoMAEModel,
+                              Wav2Vec2FeatureExtractor)
+
+    from modeling_ecmc.components import assemble_from_components
+    from modeling_ecmc.presets import load_llm_tokenizer, minilm_path
+
+    shape = PAPER_SHAPES[size]
+    video = VideoMAEConfig(**shape["video"])
+    image_processor = VideoMAEImageProcessor(size={"shortest_edge": video.image_size},
+                                             crop_size={"height": video.image_size, "width": video.image_size})
+    torch.manual_seed(0)
+    parts = {
+        "video": (VideoMAEModel(video), image_processor),
+        "audio": (HubertModel(HubertConfig(**shape["audio"])),  # group-norm, as hubert-base: no attention mask
+                  Wav2Vec2FeatureExtractor(sampling_rate=16000, do_normalize=True, return_attention_mask=False)),
+        "text": (BertModel(BertConfig(**shape["text"])), AutoTokenizer.from_pretrained(minilm_path())),  # BERT's uncased vocabulary
+        "llm": (LlamaForCausalLM(LlamaConfig(hidden_size=64, num_hidden_layers=2, num_attention_heads=2,
+                                             num_key_value_heads=1, intermediate_size=128, vocab_size=49152,
+                                             tie_word_embeddings=True, bos_token_id=1, eos_token_id=2, pad_token_id=2)),
+                load_llm_tokenizer()),
+    }
+    components = {}
+    for name, (model, preprocessor) in parts.items():
+        components[name] = str(folder / name)
+        model.save_pretrained(components[name])
+        preprocessor.save_pretrained(components[name])
+    components["qformer_init"] = components["text"]
+    return assemble_from_components(components)
+
+
 def _labels(rows):
     return (torch.tensor([int(r["emotion_label"]) for r in rows]),
             torch.tensor([[int(c) for c in r["cognition_labels"]] for r in rows]))
@@ -81,7 +133,7 @@ def _train_pass(stage1, optimizer, batches) -> tuple[float, float]:
 
 
 def run(quick: bool = False, model_and_processor=None, num_subjects: int = 8, utterances_per_subject: int = 4,
-        rounds: int = 2) -> list[Row]:
+        rounds: int = 2, model_name: str | None = None) -> list[Row]:
     from processing_ecmc.cache_build import build_feature_cache
     from processing_ecmc.cache_fingerprint import cache_fingerprint
     from processing_ecmc.cached_dataset import CachedFeatureDataset, collate_cached
@@ -139,7 +191,7 @@ def run(quick: bool = False, model_and_processor=None, num_subjects: int = 8, ut
         stage1.bridge.load_state_dict(start_state)
 
     n = len(rows)
-    name = "offline default" if model_and_processor is not None else "tiny random model"
+    name = model_name or ("offline default" if model_and_processor is not None else "tiny random model")
     size = f"{n} utterances, batch {BATCH_SIZE}, {name}; cache built once in {build_s:.1f} s"
     rows_out = []
     for way, label in (("media", "decode media + run encoders every step"),
@@ -156,12 +208,25 @@ def run(quick: bool = False, model_and_processor=None, num_subjects: int = 8, ut
     return rows_out
 
 
+def run_paper(quick: bool = False) -> list[Row]:
+    """The rows with the paper's encoder classes: base size, 8 utterances (one batch), one round (an
+    encoder pass of VideoMAE-base takes seconds per clip here); `quick`: small widths."""
+    with tempfile.TemporaryDirectory(prefix="ecmc-bench-paper-") as tmp:
+        size = "small" if quick else "base"
+        model, processor = paper_model_and_processor(Path(tmp), size)
+        return run(model_and_processor=(model, processor), num_subjects=4, utterances_per_subject=2, rounds=1,
+                   model_name=f"VideoMAE + HuBERT + BERT at {size} size (random weights)")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="tiny random model, 16 utterances, one round")
-    parser.add_argument("--model", choices=("offline", "tiny"), default=None)
+    parser.add_argument("--model", choices=("offline", "tiny", "paper"), default=None)
     args = parser.parse_args(argv)
     kind = args.model or ("tiny" if args.quick else "offline")
+    if kind == "paper":
+        print(markdown_table(run_paper(quick=args.quick)))
+        return
     model_and_processor = None
     if kind == "offline":
         from modeling_ecmc.presets import build_offline_default

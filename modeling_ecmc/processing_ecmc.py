@@ -116,12 +116,19 @@ class ECMCProcessor(ProcessorMixin):
         min_seconds: shorter utterances read from files are rejected with a clear error (the paper's
             2 s, the limit data sets are built with); lowering it below 2 s warns once.
         language: default prompt language, "en" or "zh".
+        face_crop: cut every utterance's sampled frames to the patient's face (`faces_ecmc`: one face
+            track, a `face_margin`-padded square) before the image processor; an utterance with no
+            face in any sampled frame gets its video marked missing (with a warning naming it), never
+            a frame without a face. Off: the whole frame, as before (the offline front end reads
+            ECMC-Synth's own fixed crop box). Needs opencv-python-headless 4.x.
+        face_margin: padding on each side of the face box, as a fraction of its side.
     """
 
     def __init__(self, image_processor=None, feature_extractor=None, tokenizer=None, text_tokenizer=None,
                  num_frames: int = 8, num_query_tokens: int = 32, max_text_tokens: int = 128,
                  max_caption_tokens: int = 192, max_audio_seconds: float = 60.0,
-                 min_seconds: float = MIN_UTTERANCE_SECONDS, language: str = DEFAULT_LANGUAGE, **kwargs):
+                 min_seconds: float = MIN_UTTERANCE_SECONDS, language: str = DEFAULT_LANGUAGE,
+                 face_crop: bool = False, face_margin: float = 0.25, **kwargs):
         super().__init__(image_processor, feature_extractor, tokenizer, text_tokenizer, **kwargs)
         self.num_frames = num_frames
         self.num_query_tokens = num_query_tokens
@@ -130,6 +137,8 @@ class ECMCProcessor(ProcessorMixin):
         self.max_audio_seconds = max_audio_seconds
         self.min_seconds = min_seconds
         self.language = language
+        self.face_crop = face_crop
+        self.face_margin = face_margin
         add_placeholder_tokens(tokenizer)
 
     @property
@@ -222,6 +231,9 @@ class ECMCProcessor(ProcessorMixin):
         if all(f is None for f in frames) and all(w is None for w in waveforms) and all(t is None for t in transcripts):
             raise ValueError("no input: give at least one of videos, audios (or frames, waveforms) and transcripts")
         waveforms = [_check_inputs(i, frames[i], waveforms[i], transcripts[i], videos[i], audios[i]) for i in range(batch)]
+        if self.face_crop:
+            frames = [self.crop_face(f, f"utterance {i}" + (f" ({videos[i]})" if videos[i] else ""))
+                      for i, f in enumerate(frames)]
 
         decoded = {"video": frames, "audio": waveforms, "text": transcripts}
         present = torch.tensor([[decoded[m][i] is not None for m in MODALITIES] for i in range(batch)])
@@ -231,6 +243,20 @@ class ECMCProcessor(ProcessorMixin):
         data.update(self._text_inputs(transcripts))
         data.update(self.caption_inputs(captions, language or self.language, batch=batch))
         return BatchFeature(data=data, tensor_type=return_tensors)
+
+    def crop_face(self, frames, where: str = "the clip"):
+        """`frames` cut to the patient's face (`faces_ecmc`), or None (a warning naming `where`) when no
+        sampled frame shows a face: the video is then marked missing, like a clip without video."""
+        if frames is None:
+            return None
+        from .faces_ecmc import crop_faces, face_track
+
+        frames = np.asarray(frames)
+        crops = crop_faces(frames, face_track(frames), self.face_margin)
+        if crops is None:
+            warnings.warn(f"{where}: no face in any of the {len(frames)} sampled frames; its video is marked "
+                          "missing (face_crop is on)", UserWarning, stacklevel=3)
+        return crops
 
     def _sample_frames(self, frames):
         """A decoded video as `num_frames` uniformly spaced frames (numpy), as files are sampled."""

@@ -118,6 +118,8 @@ def fingerprint_description(model, processor) -> dict:
         "image_processor": _clean_dict(processor.image_processor.to_dict(), {"processor_class", "auto_map"}),
         "feature_extractor": _clean_dict(processor.feature_extractor.to_dict(), {"processor_class", "auto_map"}),
         "text_tokenizer": _tokenizer_digest(processor.text_tokenizer),
+        # only when on, so that caches built before the option existed keep their fingerprint
+        **({"face_crop": {"margin": processor.face_margin}} if getattr(processor, "face_crop", False) else {}),
     }
     return {
         "format": FORMAT,

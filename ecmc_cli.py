@@ -5,6 +5,7 @@
     ecmc features --config configs/offline_demo.yaml      the feature cache, built as train.py builds it
     ecmc train --config configs/offline_demo.yaml         both training stages (training_ecmc, as train.py)
     ecmc evaluate --checkpoint C --config CFG             evaluation report (evaluation_ecmc.run_evaluation)
+    ecmc segment s01.mp4 --transcript s01.vtt --output T  the patient's question-answer turns of one interview
     ecmc caption --checkpoint C clip.mp4 --transcript T   captions with the ecmc-captioning pipeline
     ecmc profile --checkpoint C captions.jsonl            one person's emotion-cognition profile (Eq. 4)
     ecmc push --checkpoint C --repo-id me/ecmc            upload to the Hub, private by default (hub_card.push)
@@ -94,13 +95,34 @@ def features(argv):
     print(f"[ecmc] feature cache ({sizes} utterances) written to {Path(cfg['data']['cache_dir']).resolve()}")
 
 
+# manifest / `ecmc segment` columns -> the pipeline's keys; the other manifest columns (ids, labels,
+# captions, the question before a turn) are not inputs and are left out
+ROW_TO_INPUT = {"video_path": "video", "audio_path": "audio"}
+NOT_INPUTS = ("subject_id", "utterance_id", "speaker", "question", "emotion_caption", "cognition_caption",
+              "emotion_label", "cognition_labels", "depression", "anxiety", "split", "audio_features_path",
+              "video_features_path")
+
+
+def _pipeline_item(row: dict) -> dict:
+    """One JSON line -> pipeline input: pipeline keys as they are, manifest rows (`video_path`, `end: -1`
+    for the end of the file, empty paths) translated."""
+    item = {}
+    for key, value in row.items():
+        if key in NOT_INPUTS or (key in ROW_TO_INPUT and not value):
+            continue
+        if key == "end" and value == -1:
+            continue
+        item[ROW_TO_INPUT.get(key, key)] = value
+    return item
+
+
 def _caption_inputs(args) -> list[dict]:
     if args.inputs:
         inputs = []
         for n, line in enumerate(args.inputs.read_text(encoding="utf-8").splitlines(), 1):
             if line.strip():
                 try:
-                    inputs.append(json.loads(line))
+                    inputs.append(_pipeline_item(json.loads(line)))
                 except json.JSONDecodeError as exc:
                     raise CLIError(f"{args.inputs}, line {n}: not JSON ({exc.msg})") from None
         return inputs
@@ -134,7 +156,8 @@ def caption(argv):
     parser.add_argument("--start", type=float, help="segment start in seconds (every file)")
     parser.add_argument("--end", type=float, help="segment end in seconds (every file)")
     parser.add_argument("--audio-only", action="store_true", help="the files are audio recordings (no video)")
-    parser.add_argument("--inputs", type=Path, help="JSONL of utterances: {video, audio, start, end, transcript, language}")
+    parser.add_argument("--inputs", type=Path, help="JSONL of utterances: {video, audio, start, end, transcript, language}, "
+                                                    "or manifest rows / `ecmc segment` output (video_path, audio_path, ...)")
     parser.add_argument("--language", choices=["en", "zh"], help="caption language (default: the checkpoint's)")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--max-new-tokens", type=int, default=None,
@@ -163,6 +186,38 @@ def caption(argv):
                 print(f"# {' '.join(f'{k}={v}' for k, v in where.items()) or 'transcript only'}\n{result['caption']}\n")
     if args.output:
         print(f"[ecmc] {len(inputs)} caption(s) written to {args.output.resolve()}")
+
+
+def segment(argv):
+    from modeling_ecmc.vocabulary_ecmc import LANGUAGES, MIN_UTTERANCE_SECONDS
+    from processing_ecmc.session import drop_summary, segment_session, write_turns
+
+    parser = argparse.ArgumentParser(prog="ecmc segment", description=(
+        "One interview recording and its timed transcript -> the patient's question-answer turns, one JSON "
+        "line each (start, end, speaker, transcript, question and the manifest's media columns), after the "
+        "paper's filter (under 2 s, greetings, personal-information questions; processing_ecmc/turns.py). "
+        "Dropped turns are counted by reason; texts are never printed."),
+        epilog="example: ecmc segment s01.mp4 --transcript s01.vtt --output s01.turns.jsonl && "
+               "ecmc caption --checkpoint outputs/demo/checkpoint --inputs s01.turns.jsonl")
+    parser.add_argument("session", type=Path, help="the interview recording: a video with audio, or an audio file")
+    parser.add_argument("--transcript", type=Path, help="its timed transcript: .srt, .vtt or .json segments, with speakers")
+    parser.add_argument("--patient", help="the patient's speaker label (default: the speaker who answers the questions)")
+    parser.add_argument("--subject", help="subject_id of the rows (default: the recording's file name)")
+    parser.add_argument("--min-seconds", type=float, default=MIN_UTTERANCE_SECONDS,
+                        help="shorter answers are dropped (default: the paper's 2 s)")
+    parser.add_argument("--language", choices=LANGUAGES, default="en")
+    parser.add_argument("--output", type=Path, required=True, help="the turns JSONL to write")
+    args = parser.parse_args(argv)
+    if args.transcript is None:
+        raise CLIError("automatic transcription is not built yet: give --transcript with the recording's timed "
+                       "transcript (.srt, .vtt or Whisper-style .json, speakers named)")
+    rows, dropped, patient = segment_session(args.session, args.transcript, args.patient, args.subject,
+                                             args.min_seconds, args.language)
+    if not rows:
+        raise CLIError(f"{args.transcript}: no turn of the patient ({patient}) is left ({drop_summary(dropped)}); "
+                       "nothing written")
+    write_turns(rows, args.output)
+    print(f"[ecmc] {len(rows)} turn(s) of {patient} kept, {drop_summary(dropped)}: {args.output.resolve()}")
 
 
 def profile(argv):
@@ -255,13 +310,14 @@ COMMANDS = {  # verb -> (runner, one-line help)
     "features": (features, "run the frozen encoders once per utterance and store the feature cache"),
     "train": (train, "train both stages (or one) from a YAML config, as train.py does (training_ecmc)"),
     "evaluate": (evaluate, "caption a split, score it against the baseline, write report.md / report.json"),
+    "segment": (segment, "cut one interview recording into the patient's question-answer turns (timed transcript)"),
     "caption": (caption, "caption utterances (video / audio files, transcripts) with a checkpoint's pipeline"),
     "profile": (profile, "write one person's emotion-cognition profile from their captions (Eq. 4)"),
     "push": (push, "upload a checkpoint with its card to the Hub (private unless --public; --dry-run)"),
     "demo": (demo, "start the Gradio demo (binds to 127.0.0.1)"),
     "push-space": (push_space, "upload the demo as a Hugging Face Space in one commit (private unless --public; --dry-run)"),
 }
-INPUT_ERRORS = {"caption": (ValueError, OSError), "profile": (ValueError, OSError), "features": (ValueError,)}
+INPUT_ERRORS = {"segment": (ValueError, OSError), "caption": (ValueError, OSError), "profile": (ValueError, OSError), "features": (ValueError,)}
 
 
 def build_parser() -> argparse.ArgumentParser:

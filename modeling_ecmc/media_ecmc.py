@@ -75,7 +75,7 @@ MIN_AUDIO_S = 0.01  # the shortest audio segment we return
 _RESAMPLE_MARGIN_S = 0.05  # extra context cut on each side before resampling, then trimmed
 # plain audio files: their timeline starts at the first decoded sample. For them ffmpeg reports the
 # encoder delay it already skipped (MP3: ~25 ms) as a start time, which must not be padded again.
-_AUDIO_ONLY_EXTENSIONS = {".wav", ".wave", ".mp3", ".flac", ".ogg", ".oga", ".opus", ".aac", ".aif", ".aiff", ".wma"}
+AUDIO_ONLY_EXTENSIONS = {".wav", ".wave", ".mp3", ".flac", ".ogg", ".oga", ".opus", ".aac", ".aif", ".aiff", ".wma"}
 _STANDARD_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000, 88200, 96000)
 
 __all__ = [
@@ -348,7 +348,7 @@ def _decode_audio(path: str):
         raise MediaError(f"{path}: cannot determine the audio sample rate")
     samples = np.asarray(reader._array if hasattr(reader, "_array") else reader[:].asnumpy(), dtype=np.float32)
     mono = samples.mean(axis=0) if samples.ndim == 2 else samples.reshape(-1)
-    padding = 0 if os.path.splitext(path)[1].lower() in _AUDIO_ONLY_EXTENSIONS else _padding_samples(reader)
+    padding = 0 if os.path.splitext(path)[1].lower() in AUDIO_ONLY_EXTENSIONS else _padding_samples(reader)
     if padding:
         mono = np.concatenate([np.zeros(padding, dtype=np.float32), mono])
     if not np.all(np.isfinite(mono)):
@@ -424,7 +424,7 @@ def media_duration(path) -> float:
         vr = _open_video(path)
     except MediaError as error:
         if "has no video stream" not in str(error):
-            if os.path.splitext(path)[1].lower() not in _AUDIO_ONLY_EXTENSIONS:
+            if os.path.splitext(path)[1].lower() not in AUDIO_ONLY_EXTENSIONS:
                 raise  # a broken video (truncated MP4, an image or text named .mp4): say so
         vr = None  # an audio file: its track decides
     if vr is not None:

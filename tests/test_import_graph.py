@@ -26,7 +26,8 @@ LAYERS = {
 # Files that travel inside a checkpoint import their siblings only as `from .module import name`
 # (transformers copies them flat: DESIGN §3).
 TRAVELLING = ("configuration_ecmc", "modeling_ecmc", "frontends_ecmc", "losses_ecmc", "vocabulary_ecmc", "encoding_ecmc",
-              "processing_ecmc", "prompts_ecmc", "media_ecmc", "padding_ecmc", "pipeline_ecmc", "generation_ecmc")
+              "processing_ecmc", "prompts_ecmc", "media_ecmc", "padding_ecmc", "pipeline_ecmc", "generation_ecmc",
+              "faces_ecmc")
 
 
 def unit_files():

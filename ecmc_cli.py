@@ -6,6 +6,7 @@
     ecmc train --config configs/offline_demo.yaml         both training stages (training_ecmc, as train.py)
     ecmc evaluate --checkpoint C --config CFG             evaluation report (evaluation_ecmc.run_evaluation)
     ecmc segment s01.mp4 --transcript s01.vtt --output T  the patient's question-answer turns of one interview
+    ecmc profile-session s01.mp4 --transcript s01.vtt --checkpoint C --output DIR   turns, captions, profile
     ecmc caption --checkpoint C clip.mp4 --transcript T   captions with the ecmc-captioning pipeline
     ecmc profile --checkpoint C captions.jsonl            one person's emotion-cognition profile (Eq. 4)
     ecmc push --checkpoint C --repo-id me/ecmc            upload to the Hub, private by default (hub_card.push)
@@ -164,41 +165,42 @@ def caption(argv):
                         help="new tokens per caption (default: the checkpoint's generation_config, 128)")
     parser.add_argument("--output", type=Path, help="JSONL file for the captions instead of the terminal")
     args = parser.parse_args(argv)
-    from tqdm.auto import tqdm
-
-    from modeling_ecmc.atomic_io import atomic_file
-
     inputs = _caption_inputs(args)
     pipe = _load_pipeline(args.checkpoint)
     options = {**({"max_new_tokens": args.max_new_tokens} if args.max_new_tokens else {}),
                **({"language": args.language} if args.language else {})}
-    results = pipe((x for x in inputs), batch_size=args.batch_size, **options)  # a generator streams results
+    results = _write_captions(pipe, inputs, args.output, args.batch_size, options)
+    if args.output:
+        print(f"[ecmc] {len(results)} caption(s) written to {args.output.resolve()}")
+
+
+def _write_captions(pipe, inputs: list[dict], output: Path | None, batch_size: int, options: dict) -> list[dict]:
+    """Caption `inputs` in batches (a progress bar); one JSON line each to `output` (appearing whole,
+    once every caption is written), else printed. Returns the results."""
+    from tqdm.auto import tqdm
+
+    from modeling_ecmc.atomic_io import atomic_file
+
+    results = []
+    stream = pipe((x for x in inputs), batch_size=batch_size, **options)  # a generator streams results
     with contextlib.ExitStack() as stack:
         out = None
-        if args.output:  # the JSONL file appears whole, once every caption is written
-            out = stack.enter_context(open(stack.enter_context(atomic_file(args.output)), "w", encoding="utf-8"))
-        for item, result in tqdm(zip(inputs, results), total=len(inputs), desc="Captioning", unit="utt",
+        if output:
+            out = stack.enter_context(open(stack.enter_context(atomic_file(output)), "w", encoding="utf-8"))
+        for item, result in tqdm(zip(inputs, stream), total=len(inputs), desc="Captioning", unit="utt",
                                  disable=len(inputs) < 2):
+            results.append(result)
             where = {k: item[k] for k in ("video", "audio", "start", "end") if k in item}
             if out:
                 out.write(json.dumps({**where, **result}, ensure_ascii=False) + "\n")
             else:
                 print(f"# {' '.join(f'{k}={v}' for k, v in where.items()) or 'transcript only'}\n{result['caption']}\n")
-    if args.output:
-        print(f"[ecmc] {len(inputs)} caption(s) written to {args.output.resolve()}")
+    return results
 
 
-def segment(argv):
+def _segment_arguments(parser):
     from modeling_ecmc.vocabulary_ecmc import LANGUAGES, MIN_UTTERANCE_SECONDS
-    from processing_ecmc.session import drop_summary, segment_session, write_turns
 
-    parser = argparse.ArgumentParser(prog="ecmc segment", description=(
-        "One interview recording and its timed transcript -> the patient's question-answer turns, one JSON "
-        "line each (start, end, speaker, transcript, question and the manifest's media columns), after the "
-        "paper's filter (under 2 s, greetings, personal-information questions; processing_ecmc/turns.py). "
-        "Dropped turns are counted by reason; texts are never printed."),
-        epilog="example: ecmc segment s01.mp4 --transcript s01.vtt --output s01.turns.jsonl && "
-               "ecmc caption --checkpoint outputs/demo/checkpoint --inputs s01.turns.jsonl")
     parser.add_argument("session", type=Path, help="the interview recording: a video with audio, or an audio file")
     parser.add_argument("--transcript", type=Path, help="its timed transcript: .srt, .vtt or .json segments, with speakers")
     parser.add_argument("--patient", help="the patient's speaker label (default: the speaker who answers the questions)")
@@ -206,8 +208,13 @@ def segment(argv):
     parser.add_argument("--min-seconds", type=float, default=MIN_UTTERANCE_SECONDS,
                         help="shorter answers are dropped (default: the paper's 2 s)")
     parser.add_argument("--language", choices=LANGUAGES, default="en")
-    parser.add_argument("--output", type=Path, required=True, help="the turns JSONL to write")
-    args = parser.parse_args(argv)
+
+
+def _segmented(args, output: Path) -> tuple[list[dict], str]:
+    """`ecmc segment`'s work: the kept rows written to `output`, a summary line; nothing written when
+    no turn is left."""
+    from processing_ecmc.session import drop_summary, segment_session, write_turns
+
     if args.transcript is None:
         raise CLIError("automatic transcription is not built yet: give --transcript with the recording's timed "
                        "transcript (.srt, .vtt or Whisper-style .json, speakers named)")
@@ -216,8 +223,59 @@ def segment(argv):
     if not rows:
         raise CLIError(f"{args.transcript}: no turn of the patient ({patient}) is left ({drop_summary(dropped)}); "
                        "nothing written")
-    write_turns(rows, args.output)
-    print(f"[ecmc] {len(rows)} turn(s) of {patient} kept, {drop_summary(dropped)}: {args.output.resolve()}")
+    write_turns(rows, output)
+    return rows, f"{len(rows)} turn(s) of {patient} kept, {drop_summary(dropped)}"
+
+
+def segment(argv):
+    parser = argparse.ArgumentParser(prog="ecmc segment", description=(
+        "One interview recording and its timed transcript -> the patient's question-answer turns, one JSON "
+        "line each (start, end, speaker, transcript, question and the manifest's media columns), after the "
+        "paper's filter (under 2 s, greetings, personal-information questions; processing_ecmc/turns.py). "
+        "Dropped turns are counted by reason; texts are never printed."),
+        epilog="example: ecmc segment s01.mp4 --transcript s01.vtt --output s01.turns.jsonl && "
+               "ecmc caption --checkpoint outputs/demo/checkpoint --inputs s01.turns.jsonl")
+    _segment_arguments(parser)
+    parser.add_argument("--output", type=Path, required=True, help="the turns JSONL to write")
+    args = parser.parse_args(argv)
+    _, summary = _segmented(args, args.output)
+    print(f"[ecmc] {summary}: {args.output.resolve()}")
+
+
+def profile_session(argv):
+    parser = argparse.ArgumentParser(prog="ecmc profile-session", description=(
+        "One interview recording -> its patient turns (as `ecmc segment`) -> a caption per turn (in batches) "
+        "-> the emotion-cognition profile (Eq. 4), and with --detection the depression / anxiety screening "
+        "answers (Eq. 5; not a diagnosis). Writes turns.jsonl, captions.jsonl, profile.txt (and "
+        "screening.json) into --output."),
+        epilog="example: ecmc profile-session s01.mp4 --transcript s01.vtt --checkpoint outputs/demo/checkpoint "
+               "--output outputs/s01")
+    _segment_arguments(parser)
+    parser.add_argument("--checkpoint", type=Path, required=True, help="a saved ECMC checkpoint folder")
+    parser.add_argument("--output", type=Path, required=True, help="folder for the results")
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--profile-llm", default="auto", help="LLM of the profile and the screening: auto (default), "
+                                                              "decoder, default (SmolLM2) or a causal LM id / folder")
+    parser.add_argument("--detection", action="store_true", help="also answer the depression / anxiety screening")
+    args = parser.parse_args(argv)
+    from evaluation_ecmc.detection import DISORDERS, attach_profile_llm, detect
+    from modeling_ecmc.atomic_io import write_text
+
+    args.output.mkdir(parents=True, exist_ok=True)
+    rows, summary = _segmented(args, args.output / "turns.jsonl")
+    print(f"[ecmc] {summary}")
+    pipe = attach_profile_llm(_load_pipeline(args.checkpoint), args.profile_llm)
+    inputs = [_pipeline_item(row) for row in rows]
+    results = _write_captions(pipe, inputs, args.output / "captions.jsonl", args.batch_size, {"language": args.language})
+    profile = pipe({"captions": [r["caption"] for r in results], "language": args.language})["profile"]
+    write_text(args.output / "profile.txt", profile + "\n")
+    if args.detection:
+        transcript = " ".join(row["transcript"] for row in rows)
+        answers = {d: detect(pipe.profile_model, pipe.profile_tokenizer, transcript, d, profile=profile,
+                             language=args.language) for d in DISORDERS}
+        write_text(args.output / "screening.json", json.dumps(answers, ensure_ascii=False, indent=1) + "\n")
+    print(f"[ecmc] turns.jsonl, captions.jsonl, profile.txt{', screening.json' if args.detection else ''} "
+          f"written to {args.output.resolve()}")
 
 
 def profile(argv):
@@ -311,13 +369,14 @@ COMMANDS = {  # verb -> (runner, one-line help)
     "train": (train, "train both stages (or one) from a YAML config, as train.py does (training_ecmc)"),
     "evaluate": (evaluate, "caption a split, score it against the baseline, write report.md / report.json"),
     "segment": (segment, "cut one interview recording into the patient's question-answer turns (timed transcript)"),
+    "profile-session": (profile_session, "one interview recording -> turns, captions, the profile (and screening)"),
     "caption": (caption, "caption utterances (video / audio files, transcripts) with a checkpoint's pipeline"),
     "profile": (profile, "write one person's emotion-cognition profile from their captions (Eq. 4)"),
     "push": (push, "upload a checkpoint with its card to the Hub (private unless --public; --dry-run)"),
     "demo": (demo, "start the Gradio demo (binds to 127.0.0.1)"),
     "push-space": (push_space, "upload the demo as a Hugging Face Space in one commit (private unless --public; --dry-run)"),
 }
-INPUT_ERRORS = {"segment": (ValueError, OSError), "caption": (ValueError, OSError), "profile": (ValueError, OSError), "features": (ValueError,)}
+INPUT_ERRORS = {"segment": (ValueError, OSError), "profile-session": (ValueError, OSError), "caption": (ValueError, OSError), "profile": (ValueError, OSError), "features": (ValueError,)}
 
 
 def build_parser() -> argparse.ArgumentParser:

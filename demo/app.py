@@ -58,15 +58,11 @@ def load_captioner(checkpoint: str, profile_llm: str = "auto"):
     `profile_llm` choice of `evaluation_ecmc.detection.resolve_llm`."""
     import torch
 
-    from evaluation_ecmc.detection import resolve_llm
+    from evaluation_ecmc.detection import attach_profile_llm
     from modeling_ecmc.pipeline_ecmc import load_pipeline
 
     device = 0 if torch.cuda.is_available() else -1
-    pipe = load_pipeline(checkpoint, device=device)
-    llm, tokenizer, _ = resolve_llm(profile_llm, pipe.model, pipe.processor)
-    if llm is not pipe.model.language_model:
-        pipe.profile_model, pipe.profile_tokenizer = llm.to(pipe.device), tokenizer
-    return pipe
+    return attach_profile_llm(load_pipeline(checkpoint, device=device), profile_llm)
 
 
 def screening_answers(captioner, transcript: str, profile: str) -> dict:

@@ -62,6 +62,15 @@ def resolve_llm(choice: str, model, processor):
     return (*load_causal_lm(choice), choice)
 
 
+def attach_profile_llm(pipe, choice: str = "auto"):
+    """Give an ECMC pipeline the profile / screening LLM of `choice` (`resolve_llm`: "auto" keeps the
+    checkpoint's decoder unless stage 2 merged a LoRA into it); returns the pipeline."""
+    llm, tokenizer, _ = resolve_llm(choice, pipe.model, pipe.processor)
+    if llm is not pipe.model.language_model:
+        pipe.profile_model, pipe.profile_tokenizer = llm.to(pipe.device), tokenizer
+    return pipe
+
+
 def profile_prompt(tokenizer, captions: list[str], language: str = DEFAULT_LANGUAGE) -> str:
     """Eq. 4 prompt: one subject's captions, numbered, in the "profile" template."""
     if hasattr(tokenizer, "profile_prompt"):  # an ECMCProcessor

@@ -147,3 +147,19 @@ def test_ecmc_segment_refuses_mismatched_or_broken_inputs(tmp_path, capsys):
         assert __import__("re").search(message, err), err
         assert not out.exists()
     assert "Ann Smith" not in err  # transcripts never in messages
+
+
+def test_ecmc_profile_session_writes_turns_captions_profile_and_screening(tmp_path, tiny_checkpoint, capsys):
+    import ecmc_cli
+
+    session = make_video(tmp_path / "s01.mp4", 26, size=(64, 64), audio_rate=16000)
+    (tmp_path / "s01.vtt").write_text(VTT)
+    out = tmp_path / "s01"
+    assert ecmc_cli.main(["profile-session", str(session), "--transcript", str(tmp_path / "s01.vtt"),
+                          "--checkpoint", str(tiny_checkpoint), "--output", str(out), "--detection"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["captions.jsonl", "profile.txt", "screening.json", "turns.jsonl"]
+    assert len((out / "captions.jsonl").read_text().splitlines()) == 2
+    assert set(json.loads((out / "screening.json").read_text())) == {"depression", "anxiety"}
+    printed = capsys.readouterr().out
+    assert "2 turn(s) of Patient kept, 3 dropped" in printed and str(out.resolve()) in printed
+    assert "Tuesday" not in printed

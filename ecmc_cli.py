@@ -96,20 +96,20 @@ def features(argv):
     print(f"[ecmc] feature cache ({sizes} utterances) written to {Path(cfg['data']['cache_dir']).resolve()}")
 
 
-# manifest / `ecmc segment` columns -> the pipeline's keys; the other manifest columns (ids, labels,
-# captions, the question before a turn) are not inputs and are left out
-ROW_TO_INPUT = {"video_path": "video", "audio_path": "audio"}
-NOT_INPUTS = ("subject_id", "utterance_id", "speaker", "question", "emotion_caption", "cognition_caption",
-              "emotion_label", "cognition_labels", "depression", "anxiety", "split", "audio_features_path",
-              "video_features_path")
+ROW_TO_INPUT = {"video_path": "video", "audio_path": "audio"}  # manifest / `ecmc segment` column -> pipeline key
 
 
 def _pipeline_item(row: dict) -> dict:
-    """One JSON line -> pipeline input: pipeline keys as they are, manifest rows (`video_path`, `end: -1`
-    for the end of the file, empty paths) translated."""
+    """One JSON line -> pipeline input: pipeline keys as they are, manifest rows translated (`video_path`,
+    `end: -1` for the end of the file, empty paths); the schema's other columns (ids, labels, captions)
+    and a turn's `speaker` / `question` are not inputs. Any other key reaches the pipeline, which names it."""
+    from modeling_ecmc.pipeline_ecmc import UTTERANCE_KEYS
+    from processing_ecmc.schema import COLUMNS
+
+    not_inputs = (set(COLUMNS) | {"speaker", "question", "split"}) - set(ROW_TO_INPUT) - set(UTTERANCE_KEYS)
     item = {}
     for key, value in row.items():
-        if key in NOT_INPUTS or (key in ROW_TO_INPUT and not value):
+        if key in not_inputs or (key in ROW_TO_INPUT and not value):
             continue
         if key == "end" and value == -1:
             continue

@@ -163,3 +163,12 @@ def test_ecmc_profile_session_writes_turns_captions_profile_and_screening(tmp_pa
     printed = capsys.readouterr().out
     assert "2 turn(s) of Patient kept, 3 dropped" in printed and str(out.resolve()) in printed
     assert "Tuesday" not in printed
+
+
+def test_manifest_rows_become_pipeline_inputs():
+    from ecmc_cli import _pipeline_item
+
+    row = {"subject_id": "s", "utterance_id": "s_1", "video_path": "a.mp4", "audio_path": "", "start": 0.0, "end": -1,
+           "transcript": "x", "emotion_label": 1, "cognition_labels": [0, 0, 0, 0], "speaker": "P", "question": "q?"}
+    assert _pipeline_item(row) == {"video": "a.mp4", "start": 0.0, "transcript": "x"}
+    assert _pipeline_item({"video": "b.mp4", "trancript": "typo"}) == {"video": "b.mp4", "trancript": "typo"}  # named by the pipeline

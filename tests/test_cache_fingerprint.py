@@ -21,7 +21,7 @@ def test_fingerprint_covers_encoders_and_processor_settings(tiny):
     assert len(fingerprint) == 64 and cache_fingerprint(model, processor) == fingerprint
     processor.text_tokenizer(["state that a fast tokenizer keeps"], truncation=True, max_length=5, padding=True)
     assert cache_fingerprint(model.model, processor) == fingerprint  # an ECMCModel works too; no per-call state
-    for name, value in (("num_frames", 8), ("max_text_tokens", 16)):
+    for name, value in (("num_frames", 8), ("max_text_tokens", 16), ("face_crop", True)):
         saved = getattr(processor, name)
         setattr(processor, name, value)
         try:

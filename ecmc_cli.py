@@ -19,6 +19,7 @@ the --output file, never to a log.
 
 import argparse
 import contextlib
+import functools
 import json
 import sys
 from pathlib import Path
@@ -99,14 +100,21 @@ def features(argv):
 ROW_TO_INPUT = {"video_path": "video", "audio_path": "audio"}  # manifest / `ecmc segment` column -> pipeline key
 
 
-def _pipeline_item(row: dict) -> dict:
-    """One JSON line -> pipeline input: pipeline keys as they are, manifest rows translated (`video_path`,
-    `end: -1` for the end of the file, empty paths); the schema's other columns (ids, labels, captions)
-    and a turn's `speaker` / `question` are not inputs. Any other key reaches the pipeline, which names it."""
+@functools.cache
+def _not_inputs() -> frozenset:
+    """The schema's columns that are not pipeline inputs (ids, labels, captions), and a turn's
+    `speaker` / `question`."""
     from modeling_ecmc.pipeline_ecmc import UTTERANCE_KEYS
     from processing_ecmc.schema import COLUMNS
 
-    not_inputs = (set(COLUMNS) | {"speaker", "question", "split"}) - set(ROW_TO_INPUT) - set(UTTERANCE_KEYS)
+    return frozenset((set(COLUMNS) | {"speaker", "question", "split"}) - set(ROW_TO_INPUT) - set(UTTERANCE_KEYS))
+
+
+def _pipeline_item(row: dict) -> dict:
+    """One JSON line -> pipeline input: pipeline keys as they are, manifest rows translated (`video_path`,
+    `end: -1` for the end of the file, empty paths); `_not_inputs()` left out. Any other key reaches the
+    pipeline, which names it."""
+    not_inputs = _not_inputs()
     item = {}
     for key, value in row.items():
         if key in not_inputs or (key in ROW_TO_INPUT and not value):

@@ -113,5 +113,8 @@ def interview_turns(segments, patient: str | None = None, min_seconds: float = M
         answer = Turn(turn.start, turn.end, turn.speaker, turn.transcript, " ".join(asked))
         asked = []
         reason = drop_reason(answer, min_seconds)
-        (dropped.append((answer, reason)) if reason else kept.append(answer))
+        if reason:
+            dropped.append((answer, reason))
+        else:
+            kept.append(answer)
     return kept, dropped, patient

@@ -5,7 +5,6 @@ gibberish, so the tests check structure, not content."""
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -13,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from gradio_server import free_port, wait_until_serving
 from media_fixtures import make_audio, make_video, random_bytes, write_bytes
 
 pytestmark = pytest.mark.slow
@@ -21,19 +21,11 @@ SCREENSHOT = Path(os.environ.get("ECMC_CI_ARTIFACTS", ROOT / "outputs" / "ci-art
 MAX_FILE_MB, MAX_SECONDS = 1, 8  # small caps so that the over-the-cap inputs stay small
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tiny_checkpoint, tmp_path_factory):
     """(url, upload folder, server log): the demo on a free port, serving the tiny checkpoint."""
-    import urllib.request
-
     uploads = tmp_path_factory.mktemp("gradio-uploads")
-    port = _free_port()
+    port = free_port()
     env = dict(os.environ, GRADIO_TEMP_DIR=str(uploads), GRADIO_ANALYTICS_ENABLED="False", HF_HUB_OFFLINE="1",
                HF_HUB_DISABLE_TELEMETRY="1", OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
     log_path = uploads.parent / "demo-server.log"
@@ -44,16 +36,7 @@ def server(tiny_checkpoint, tmp_path_factory):
     proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
     try:
-        while True:
-            try:
-                if urllib.request.urlopen(url + "gradio_api/info", timeout=2).status == 200:
-                    break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.perf_counter() - started > 120:
-                log_text = log_path.read_text()
-                raise RuntimeError(f"demo server did not start: {log_text[-3000:]}")
-            time.sleep(0.5)
+        wait_until_serving(proc, url, log_path, timeout=120)
         print(f"demo server ready in {time.perf_counter() - started:.1f} s")
         yield url, uploads, log_path
     finally:

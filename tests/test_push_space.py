@@ -9,13 +9,12 @@ import os
 import shutil
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from fresh_env import fresh_env, requirements_file
+from gradio_server import free_port, wait_until_serving
 from hub_cache import cache_repo
 from media_fixtures import make_video
 
@@ -84,14 +83,14 @@ def test_space_folder_starts_alone_and_serves_a_caption(hub, tmp_path):
     assert f"gradio=={sdk_version()}" in wanted
 
     python = fresh_env(tmp_path / "env", wanted)  # exactly the requirements (and what they require)
-    port = _free_port()
+    port = free_port()
     log_path = tmp_path / "space.log"
     with open(log_path, "w") as log:
         proc = subprocess.Popen([str(python), "app.py"], cwd=folder, stdout=log, stderr=subprocess.STDOUT,
                                 env=_env(hub, GRADIO_SERVER_PORT=str(port), GRADIO_TEMP_DIR=str(tmp_path / "up"),
                                          OMP_NUM_THREADS="1"))
         try:
-            url = _wait_for(proc, f"http://127.0.0.1:{port}/", log_path)
+            url = wait_until_serving(proc, f"http://127.0.0.1:{port}/", log_path, timeout=300)
             clip = make_video(tmp_path / "clip.mp4", 3, size=(64, 64), audio_rate=16000)
             emotion, cognition = Client(url, verbose=False).predict(
                 video=handle_file(str(clip)), audio=None, transcript="I cannot remember what day it is.",
@@ -124,24 +123,3 @@ def test_profile_llm_choices():
     assert space_profile_llm("auto", {}) == "decoder"
     assert space_profile_llm("default", {}) == SMOLLM2
     assert space_profile_llm("Qwen/Qwen2.5-0.5B-Instruct", {}) == "Qwen/Qwen2.5-0.5B-Instruct"
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_for(proc, url: str, log_path: Path, timeout: float = 300) -> str:
-    started = time.perf_counter()
-    while True:
-        try:
-            if urllib.request.urlopen(url + "gradio_api/info", timeout=2).status == 200:
-                return url
-        except OSError:
-            pass
-        if proc.poll() is not None or time.perf_counter() - started > timeout:
-            raise RuntimeError(f"the Space app did not start: {log_path.read_text()[-3000:]}")
-        time.sleep(0.5)

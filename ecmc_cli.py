@@ -19,7 +19,6 @@ the --output file, never to a log.
 
 import argparse
 import contextlib
-import functools
 import json
 import sys
 from pathlib import Path
@@ -97,41 +96,15 @@ def features(argv):
     print(f"[ecmc] feature cache ({sizes} utterances) written to {Path(cfg['data']['cache_dir']).resolve()}")
 
 
-ROW_TO_INPUT = {"video_path": "video", "audio_path": "audio"}  # manifest / `ecmc segment` column -> pipeline key
-
-
-@functools.cache
-def _not_inputs() -> frozenset:
-    """The schema's columns that are not pipeline inputs (ids, labels, captions), and a turn's
-    `speaker` / `question`."""
-    from modeling_ecmc.pipeline_ecmc import UTTERANCE_KEYS
-    from processing_ecmc.schema import COLUMNS
-
-    return frozenset((set(COLUMNS) | {"speaker", "question", "split"}) - set(ROW_TO_INPUT) - set(UTTERANCE_KEYS))
-
-
-def _pipeline_item(row: dict) -> dict:
-    """One JSON line -> pipeline input: pipeline keys as they are, manifest rows translated (`video_path`,
-    `end: -1` for the end of the file, empty paths); `_not_inputs()` left out. Any other key reaches the
-    pipeline, which names it."""
-    not_inputs = _not_inputs()
-    item = {}
-    for key, value in row.items():
-        if key in not_inputs or (key in ROW_TO_INPUT and not value):
-            continue
-        if key == "end" and value == -1:
-            continue
-        item[ROW_TO_INPUT.get(key, key)] = value
-    return item
-
-
 def _caption_inputs(args) -> list[dict]:
+    from processing_ecmc.session import pipeline_input
+
     if args.inputs:
         inputs = []
         for n, line in enumerate(args.inputs.read_text(encoding="utf-8").splitlines(), 1):
             if line.strip():
                 try:
-                    inputs.append(_pipeline_item(json.loads(line)))
+                    inputs.append(pipeline_input(json.loads(line)))
                 except json.JSONDecodeError as exc:
                     raise CLIError(f"{args.inputs}, line {n}: not JSON ({exc.msg})") from None
         return inputs
@@ -210,34 +183,23 @@ def _segment_arguments(parser):
     from modeling_ecmc.vocabulary_ecmc import LANGUAGES, MIN_UTTERANCE_SECONDS
 
     parser.add_argument("session", type=Path, help="the interview recording: a video with audio, or an audio file")
-    parser.add_argument("--transcript", type=Path, help="its timed transcript: .srt, .vtt or .json segments, with speakers")
-    parser.add_argument("--patient", help="the patient's speaker label (default: the speaker who answers the questions)")
+    parser.add_argument("--transcript", type=Path, help="its timed transcript: .srt, .vtt or .json segments, with "
+                                                        "speakers (default: transcribed, speakers found by voice)")
+    parser.add_argument("--patient", help="the patient's speaker label (default: the speaker who answers the questions; "
+                                          "found speakers are 'speaker 1', 'speaker 2', ...)")
+    parser.add_argument("--asr-model", help="without --transcript: a faster-whisper size, Hub id or CTranslate2 "
+                                            "folder (default: the bundled Whisper tiny.en)")
+    parser.add_argument("--speakers", type=int, default=2, help="without --transcript: how many voices (default 2)")
     parser.add_argument("--subject", help="subject_id of the rows (default: the recording's file name)")
     parser.add_argument("--min-seconds", type=float, default=MIN_UTTERANCE_SECONDS,
                         help="shorter answers are dropped (default: the paper's 2 s)")
     parser.add_argument("--language", choices=LANGUAGES, default="en")
 
 
-def _segmented(args, output: Path) -> tuple[list[dict], str]:
-    """`ecmc segment`'s work: the kept rows written to `output`, a summary line; nothing written when
-    no turn is left."""
-    from processing_ecmc.session import drop_summary, segment_session, write_turns
-
-    if args.transcript is None:
-        raise CLIError("automatic transcription is not built yet: give --transcript with the recording's timed "
-                       "transcript (.srt, .vtt or Whisper-style .json, speakers named)")
-    rows, dropped, patient = segment_session(args.session, args.transcript, args.patient, args.subject,
-                                             args.min_seconds, args.language)
-    if not rows:
-        raise CLIError(f"{args.transcript}: no turn of the patient ({patient}) is left ({drop_summary(dropped)}); "
-                       "nothing written")
-    write_turns(rows, output)
-    return rows, f"{len(rows)} turn(s) of {patient} kept, {drop_summary(dropped)}"
-
-
 def segment(argv):
     parser = argparse.ArgumentParser(prog="ecmc segment", description=(
-        "One interview recording and its timed transcript -> the patient's question-answer turns, one JSON "
+        "One interview recording (and its timed transcript, or it is transcribed and its speakers found by voice: "
+        "the `interview` extra) -> the patient's question-answer turns, one JSON "
         "line each (start, end, speaker, transcript, question and the manifest's media columns), after the "
         "paper's filter (under 2 s, greetings, personal-information questions; processing_ecmc/turns.py). "
         "Dropped turns are counted by reason; texts are never printed."),
@@ -246,8 +208,15 @@ def segment(argv):
     _segment_arguments(parser)
     parser.add_argument("--output", type=Path, required=True, help="the turns JSONL to write")
     args = parser.parse_args(argv)
-    _, summary = _segmented(args, args.output)
-    print(f"[ecmc] {summary}: {args.output.resolve()}")
+    from processing_ecmc.session import drop_summary, segment_session, write_turns
+
+    rows, dropped, patient = segment_session(args.session, args.transcript, args.patient, args.subject,
+                                             args.min_seconds, args.language, args.asr_model, args.speakers)
+    if not rows:
+        raise CLIError(f"{args.transcript or args.session}: no turn of the patient ({patient}) is left "
+                       f"({drop_summary(dropped)}); nothing written")
+    write_turns(rows, args.output)
+    print(f"[ecmc] {len(rows)} turn(s) of {patient} kept, {drop_summary(dropped)}: {args.output.resolve()}")
 
 
 def profile_session(argv):
@@ -266,22 +235,25 @@ def profile_session(argv):
                                                               "decoder, default (SmolLM2) or a causal LM id / folder")
     parser.add_argument("--detection", action="store_true", help="also answer the depression / anxiety screening")
     args = parser.parse_args(argv)
-    from evaluation_ecmc.detection import DISORDERS, attach_profile_llm, detect
+    from evaluation_ecmc.detection import attach_profile_llm
+    from evaluation_ecmc.session_profile import profile_session as run
     from modeling_ecmc.atomic_io import write_text
+    from processing_ecmc.session import pipeline_input, write_turns
 
-    args.output.mkdir(parents=True, exist_ok=True)
-    rows, summary = _segmented(args, args.output / "turns.jsonl")
-    print(f"[ecmc] {summary}")
     pipe = attach_profile_llm(_load_pipeline(args.checkpoint), args.profile_llm)
-    inputs = [_pipeline_item(row) for row in rows]
-    results = _write_captions(pipe, inputs, args.output / "captions.jsonl", args.batch_size, {"language": args.language})
-    profile = pipe({"captions": [r["caption"] for r in results], "language": args.language})["profile"]
-    write_text(args.output / "profile.txt", profile + "\n")
-    if args.detection:
-        transcript = " ".join(row["transcript"] for row in rows)
-        answers = {d: detect(pipe.profile_model, pipe.profile_tokenizer, transcript, d, profile=profile,
-                             language=args.language) for d in DISORDERS}
-        write_text(args.output / "screening.json", json.dumps(answers, ensure_ascii=False, indent=1) + "\n")
+    result = run(pipe, args.session, args.transcript, detection=args.detection, batch_size=args.batch_size,
+                 language=args.language, patient=args.patient, subject_id=args.subject, min_seconds=args.min_seconds,
+                 asr_model=args.asr_model, num_speakers=args.speakers)
+    print(f"[ecmc] {result.summary}")
+    args.output.mkdir(parents=True, exist_ok=True)  # only now: a failed run leaves nothing behind
+    write_turns(result.turns, args.output / "turns.jsonl")
+    where = [{k: item[k] for k in ("video", "audio", "start", "end") if k in item}
+             for item in map(pipeline_input, result.turns)]
+    write_text(args.output / "captions.jsonl", "".join(json.dumps({**w, **c}, ensure_ascii=False) + "\n"
+                                                       for w, c in zip(where, result.captions)))
+    write_text(args.output / "profile.txt", result.profile + "\n")
+    if result.screening is not None:
+        write_text(args.output / "screening.json", json.dumps(result.screening, ensure_ascii=False, indent=1) + "\n")
     print(f"[ecmc] turns.jsonl, captions.jsonl, profile.txt{', screening.json' if args.detection else ''} "
           f"written to {args.output.resolve()}")
 

@@ -18,7 +18,7 @@ import logging
 import math
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -255,6 +255,32 @@ def build_app(checkpoint: str = DEFAULT_CHECKPOINT, limits: Limits = Limits(), c
         finally:
             janitor.discard(uploads)
 
+    def find_turns(files):
+        """One session recording -> the patient's turns as table rows (file, start, end, transcript),
+        transcribed and attributed by voice (processing_ecmc.session). The upload is kept for the
+        profile step that follows; the table stays editable."""
+        from processing_ecmc.session import drop_summary, segment_session
+
+        files = [f for f in (files or []) if f]
+        if len(files) != 1:
+            raise gr.Error(f"upload one session recording to find its turns ({len(files)} uploaded)")
+        name = Path(files[0]).name
+        check_media(files[0], None, None, replace(limits, max_seconds=limits.max_session_seconds))
+        t0 = time.perf_counter()
+        try:
+            rows, dropped, patient = segment_session(files[0], progress=False)
+        except ImportError as exc:
+            raise gr.Error(f"finding turns needs the `interview` extra on the server: {exc}") from None
+        except ValueError as exc:  # SegmentationError, MediaError: the message names the file
+            raise gr.Error(_friendly(exc, files)) from None
+        logger.info("found %d turns (%s) in %.1f s", len(rows), drop_summary(dropped), time.perf_counter() - t0)
+        if not rows:
+            raise gr.Error(f"{name}: no answer of the patient is left ({drop_summary(dropped)})")
+        if len(rows) > limits.max_utterances:
+            gr.Warning(f"{len(rows)} turns found; the first {limits.max_utterances} are listed (the profile limit)")
+        gr.Info(f"{len(rows)} turn(s) of {patient} listed, {drop_summary(dropped)}: check and edit them")
+        return [[name, r["start"], r["end"], r["transcript"]] for r in rows[:limits.max_utterances]]
+
     def profile(files, table):
         """Several utterances of one person -> (caption table, profile, chart, screening answer)."""
         files = [f for f in (files or []) if f]
@@ -330,12 +356,17 @@ def build_app(checkpoint: str = DEFAULT_CHECKPOINT, limits: Limits = Limits(), c
         with gr.Tab("Profile"):
             gr.Markdown(f"Upload one person's recordings (one clip per utterance, or one session recording) and "
                         f"list the utterances: the file name, optional start/end seconds, the transcript. With a "
-                        f"single recording the file column may stay blank. Up to {limits.max_utterances} "
-                        f"utterances of at most {limits.max_seconds:g} s each.\n\n{NOT_A_DIAGNOSIS}")
+                        f"single recording the file column may stay blank, and **Find the turns** fills the table "
+                        f"itself (speech transcribed, the patient told from the interviewer by voice, greetings "
+                        f"and personal-information answers dropped); edit it before profiling. Up to "
+                        f"{limits.max_utterances} utterances of at most {limits.max_seconds:g} s each, recordings "
+                        f"up to {limits.max_session_seconds:g} s.\n\n{NOT_A_DIAGNOSIS}")
             files = gr.File(label="Recordings", file_count="multiple", file_types=list(VIDEO_TYPES + AUDIO_TYPES))
             table = gr.Dataframe(headers=TABLE_HEADERS, datatype=["str", "number", "number", "str"], type="array",
                                  row_count=3, column_count=4, label="Utterances", interactive=True)
-            profile_button = gr.Button("Caption and profile", variant="primary")
+            with gr.Row():
+                turns_button = gr.Button("Find the turns (one session recording)")
+                profile_button = gr.Button("Caption and profile", variant="primary")
             captions_out = gr.Dataframe(headers=["file", "start", "end", "emotion caption", "cognition caption",
                                                  "emotion (read back)", "deficits (read back)"],
                                         label="Captions", wrap=True, interactive=False,
@@ -346,6 +377,7 @@ def build_app(checkpoint: str = DEFAULT_CHECKPOINT, limits: Limits = Limits(), c
             gr.Examples([[example_paths, [[e["file"], None, None, e["transcript"]] for e in examples]]],
                         inputs=[files, table], label="ECMC-Synth example: three utterances of one subject",
                         cache_examples=False)
+            turns_button.click(find_turns, [files], [table], api_name="turns", **serial)
             profile_button.click(profile, [files, table], [captions_out, profile_out, chart_out, screening_out],
                                  api_name="profile", **serial)
     app.queue(max_size=16)

@@ -1,6 +1,8 @@
-"""One interview recording and its timed transcript -> the patient's turns as manifest rows.
+"""One interview recording (and its timed transcript, if there is one) -> the patient's turns as
+manifest rows.
 
     rows, dropped, patient = segment_session("s01.mp4", "s01.vtt")   # see processing_ecmc.turns
+    rows, dropped, patient = segment_session("s01.mp4")              # transcribed: processing_ecmc.transcribe
     write_turns(rows, "turns.jsonl")
 
 Each row carries the manifest schema's media and text columns (`subject_id`, `utterance_id`,
@@ -10,6 +12,7 @@ training needs `emotion_label` and `cognition_labels` added by annotators). A tr
 past the end of the recording is refused: it belongs to another file.
 """
 
+import functools
 import json
 from pathlib import Path
 
@@ -21,18 +24,18 @@ from .transcript_files import read_timed_transcript
 from .turns import SegmentationError, interview_turns
 
 SLACK = 1.0  # seconds a transcript may run past the recording's end (rounding in subtitle tools)
+ROW_TO_INPUT = {"video_path": "video", "audio_path": "audio"}  # manifest / `ecmc segment` column -> pipeline key
 
 
-def segment_session(recording, transcript, patient: str | None = None, subject_id: str | None = None,
-                    min_seconds: float = MIN_UTTERANCE_SECONDS, language: str = DEFAULT_LANGUAGE):
-    """(rows, [(Turn, reason)] dropped, the patient's label) of one recording (module docstring)."""
+def segment_session(recording, transcript=None, patient: str | None = None, subject_id: str | None = None,
+                    min_seconds: float = MIN_UTTERANCE_SECONDS, language: str = DEFAULT_LANGUAGE,
+                    asr_model: str | None = None, num_speakers: int = 2, progress: bool = True):
+    """(rows, [(Turn, reason)] dropped, the patient's label) of one recording (module docstring).
+    `transcript`: a .srt / .vtt / .json file, or Segments already made (e.g. by your own ASR). Without one the recording is transcribed and its speakers found (`asr_model`,
+    `num_speakers`: processing_ecmc.transcribe); they are named "speaker 1", "speaker 2", ..."""
     recording = Path(recording)
-    segments = read_timed_transcript(transcript)
-    duration = media_duration(recording)  # a MediaError naming the file if it cannot be read
-    last = max(s.end for s in segments)
-    if last > duration + SLACK:
-        raise SegmentationError(f"{transcript}: its last segment ends at {last:.1f} s, but {recording} lasts "
-                                f"{duration:.1f} s: is it this recording's transcript?")
+    segments = _transcribed(recording, patient, language, asr_model, num_speakers, progress) if transcript is None \
+        else _read_transcript(recording, transcript)
     kept, dropped, patient = interview_turns(segments, patient, min_seconds)
     subject = subject_id or recording.stem
     media = "audio_path" if recording.suffix.lower() in AUDIO_ONLY_EXTENSIONS else "video_path"
@@ -40,6 +43,34 @@ def segment_session(recording, transcript, patient: str | None = None, subject_i
              "start": round(t.start, 3), "end": round(t.end, 3), "transcript": t.transcript, "language": language,
              "speaker": t.speaker, "question": t.question} for k, t in enumerate(kept, 1)]
     return rows, dropped, patient
+
+
+def _read_transcript(recording: Path, transcript) -> list:
+    segments = list(transcript) if isinstance(transcript, (list, tuple)) else read_timed_transcript(transcript)
+    if not segments:
+        raise SegmentationError(f"{recording}: the transcript given has no segment")
+    duration = media_duration(recording)  # a MediaError naming the file if it cannot be read
+    last = max(s.end for s in segments)
+    if last > duration + SLACK:
+        raise SegmentationError(f"{transcript}: its last segment ends at {last:.1f} s, but {recording} lasts "
+                                f"{duration:.1f} s: is it this recording's transcript?")
+    return segments
+
+
+def _transcribed(recording: Path, patient, language, asr_model, num_speakers, progress) -> list:
+    from .transcribe import transcribe_session
+
+    if asr_model is None and language != "en":
+        raise SegmentationError(f"the bundled Whisper model (tiny.en) transcribes English only: give an ASR model "
+                                f"for {language!r} (a faster-whisper size, Hub id or CTranslate2 folder), or a "
+                                "transcript with times")
+    segments, separation = transcribe_session(recording, asr_model, language, num_speakers, progress=progress)
+    if patient is None and len({s.speaker for s in segments}) < 2:
+        raise SegmentationError(f"{recording}: one voice only (the closest two voices are {separation:.2f} similar, "
+                                "above the one-voice bar): the interviewer's questions cannot be told from the "
+                                "patient's answers; give the patient ('speaker 1') to keep every turn, or a "
+                                "transcript with speakers")
+    return segments
 
 
 def write_turns(rows, path) -> Path:
@@ -54,3 +85,29 @@ def drop_summary(dropped) -> str:
         counts[reason] = counts.get(reason, 0) + 1
     detail = ", ".join(f"{n} {reason}" for reason, n in sorted(counts.items(), key=lambda kv: -kv[1]))
     return f"{len(dropped)} dropped" + (f": {detail}" if detail else "")
+
+
+@functools.cache
+def _not_inputs() -> frozenset:
+    """The schema's columns that are not pipeline inputs (ids, labels, captions), and a turn's
+    `speaker` / `question`."""
+    from modeling_ecmc.pipeline_ecmc import UTTERANCE_KEYS
+
+    from .schema import COLUMNS
+
+    return frozenset((set(COLUMNS) | {"speaker", "question", "split"}) - set(ROW_TO_INPUT) - set(UTTERANCE_KEYS))
+
+
+def pipeline_input(row: dict) -> dict:
+    """One JSON line -> pipeline input: pipeline keys as they are, manifest rows translated (`video_path`,
+    `end: -1` for the end of the file, empty paths); `_not_inputs()` left out. Any other key reaches the
+    pipeline, which names it."""
+    not_inputs = _not_inputs()
+    item = {}
+    for key, value in row.items():
+        if key in not_inputs or (key in ROW_TO_INPUT and not value):
+            continue
+        if key == "end" and value == -1:
+            continue
+        item[ROW_TO_INPUT.get(key, key)] = value
+    return item

@@ -30,13 +30,15 @@ import numpy as np
 from modeling_ecmc.atomic_io import remove_dead_temporaries, temporary_name, write_text
 from modeling_ecmc.vocabulary_ecmc import COGNITION_LABELS, EMOTION_LABELS
 from .schema import COLUMNS, SPLITS
-from .synth_face import SIZE, gaze_at, render_frame, subject_look
+from .synth_face import SIZE, gaze_at, head_box, render_frame, subject_look
 
 logger = logging.getLogger(__name__)
 
 VERSION = 1
 PRESETS = {"tiny": {"num_subjects": 6, "utterances_per_subject": 3},
-           "demo": {"num_subjects": 90, "utterances_per_subject": 6}}
+           "demo": {"num_subjects": 90, "utterances_per_subject": 6},
+           # the demo's subjects and answers as whole interviews, with the turns the paper's filter drops
+           "interview": {"num_subjects": 90, "utterances_per_subject": 6, "interview": True}}
 FPS, TTS_SR, OUT_SR = 12, 22050, 16000
 ESPEAK = shutil.which("espeak-ng") or "/usr/bin/espeak-ng"
 
@@ -97,6 +99,10 @@ QUESTIONS = ["How have you been feeling lately?", "What did you do yesterday?", 
              "What are your plans for the weekend?", "How is your appetite?", "Where do you live now?"]
 SUBJECT_VOICES = ["en-us+m1", "en-us+m2", "en-us+m3", "en-us+m4", "en-us+f1", "en-us+f2", "en-us+f3", "en-us+f4"]
 INTERVIEWER = {"voice": "en-us+m7", "pitch": 50, "rate": 165, "gap": 0, "amp": 100}
+# interview sessions open with turns the paper's filter must drop: (question, answer, expected reason)
+OPENING = (("Hello, good morning. Thank you for coming in today.", "Good morning, thank you.", "greeting"),
+           ("Could you tell me your full name, please?", "Yes, my name is Alex Morgan Taylor.", "personal information"))
+OPENING_LATENCY, OPENING_PAUSE = 0.6, 0.7  # seconds; fixed, so the utterances' random draws are unchanged
 
 # ---- caption phrase banks: (verb phrase, noun phrase) ---------------------------------------------
 FACE = {-1: [("looks downcast", "a downcast look"), ("frowns with sad, raised inner brows", "a frown with sad brows"),
@@ -300,24 +306,40 @@ def _speak(text: str, voice: str, pitch: int, rate: int, gap: int, amp: int, wor
     return x[max(0, loud[0] - 200): loud[-1] + 200] if loud.size else x
 
 
-def _build_session(plan: dict, seed: int, index: int, out_path: Path) -> list[tuple[float, float]]:
-    """Synthesize speech, render the face and mux the session MP4; return (start, end) of each answer."""
+def _build_session(plan: dict, seed: int, index: int, out_path: Path, interview: bool = False):
+    """Synthesize speech, render the face and mux the session MP4; return (start, end) of each answer
+    and the session's truth: every speech turn (speaker, start, end, text, kind) and the face box of
+    every frame. `interview` opens the session with the OPENING turns."""
     rng = np.random.default_rng([seed, index, 2])
     look = subject_look(rng)
     sr = TTS_SR
-    interviewer, subject, turns, spans = [], [], [], []
+    interviewer, subject, turns, spans, speech_turns = [], [], [], [], []
     t = int(0.6 * sr)
+
+    def say(who, text, x, kind):
+        (interviewer if who == "interviewer" else subject).append((t, x))
+        speech_turns.append({"speaker": who, "start": round(t / sr, 3), "end": round((t + len(x)) / sr, 3),
+                             "text": text, "kind": kind})
+
     with tempfile.TemporaryDirectory(prefix="ecmc_synth_") as tmp:
+        first = plan["utterances"][0]["cues"]
+        for question, answer, reason in OPENING if interview else ():
+            q = _speak(question, workdir=tmp, **INTERVIEWER)
+            say("interviewer", question, q, "question")
+            t += len(q) + int(OPENING_LATENCY * sr)
+            a = _speak(answer, plan["voice"], first["pitch"], first["rate"], 0, first["amp"], tmp)
+            say("patient", answer, a, reason)
+            t += len(a) + int(OPENING_PAUSE * sr)
         for utt in plan["utterances"]:
             c = utt["cues"]
             q = _speak(utt["question"], workdir=tmp, **INTERVIEWER)
-            interviewer.append((t, q))
+            say("interviewer", utt["question"], q, "question")
             turn_start, t = t, t + len(q)
             seg_start = t / sr + 0.1
             t += int(c["latency"] * sr)
             a = _speak(utt["transcript"], plan["voice"], c["pitch"], c["rate"], c["gap"], c["amp"], tmp,
                        c["word_breaks"], c["break_ms"])
-            subject.append((t, a))
+            say("patient", utt["transcript"], a, "answer")
             speech = (t / sr, (t + len(a)) / sr)
             t += len(a)
             spans.append((round(seg_start, 3), round(t / sr + 0.2, 3)))
@@ -362,17 +384,19 @@ def _build_session(plan: dict, seed: int, index: int, out_path: Path) -> list[tu
                "-movflags", "+faststart", "-threads", "1", "-f", "mp4", str(out_path)]
         proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
         turn_starts = [tr[0] for tr in turns]
+        boxes = []
         for i in range(n_frames):
             ti = i / FPS
             k = max(0, int(np.searchsorted(turn_starts, ti, side="right")) - 1)
             blink = float(np.min(np.abs(blinks - ti)) < 0.08)
             frame = render_frame(look, turns[k][1], ti, float(mouth[i]), gaze_at(ti, events, rng.normal(0, 0.08)),
                                  blink, rng)
+            boxes.append(head_box(look, turns[k][1], ti))
             proc.stdin.write(frame.tobytes())
         _, err = proc.communicate()
         if proc.returncode:
             raise RuntimeError(f"ffmpeg failed ({proc.returncode}): {err.decode(errors='replace')[-2000:]}")
-    return spans
+    return spans, {"duration": round(n_samples / sr, 3), "fps": FPS, "speech": speech_turns, "face_boxes": boxes}
 
 
 def _ffmpeg() -> str:
@@ -381,13 +405,13 @@ def _ffmpeg() -> str:
     return imageio_ffmpeg.get_ffmpeg_exe()
 
 
-def _build_subject(job: tuple) -> list[dict]:
-    seed, index, subject, n_utts, media_dir = job
+def _build_subject(job: tuple) -> tuple[list, dict]:
+    seed, index, subject, n_utts, media_dir, interview = job
     plan = plan_subject(seed, index, subject["depression"], subject["anxiety"], n_utts)
     final = Path(media_dir) / f"{subject['subject_id']}.mp4"
     tmp = temporary_name(final)  # per process: an orphaned ffmpeg of a killed build writes its own file
     try:
-        spans = _build_session(plan, seed, index, tmp)
+        spans, truth = _build_session(plan, seed, index, tmp, interview)
         os.replace(tmp, final)
     finally:
         tmp.unlink(missing_ok=True)
@@ -402,7 +426,9 @@ def _build_subject(job: tuple) -> list[dict]:
         assert list(row) == list(COLUMNS)
         row["split"] = subject["split"]
         rows.append((row, {"utterance_id": utt["utterance_id"], **utt["cues"]}))
-    return rows
+    return rows, {"subject_id": subject["subject_id"], "video_path": f"media/{final.name}", "split": subject["split"],
+                  **truth, "utterances": [{"utterance_id": r["utterance_id"], "start": r["start"], "end": r["end"]}
+                                          for r, _ in rows]}
 
 
 def _write_jsonl(path: Path, records) -> None:
@@ -410,21 +436,27 @@ def _write_jsonl(path: Path, records) -> None:
 
 
 def generate_synth(output_dir, preset="tiny", seed=0, num_subjects=None, utterances_per_subject=None,
-                   progress=True) -> Path:
+                   progress=True, split=None) -> Path:
     """Build ECMC-Synth under output_dir (media/<subject>.mp4, manifest.jsonl, subjects.jsonl,
-    cues.jsonl, README.md, build_info.json); return the manifest path. Deterministic in its arguments;
-    a complete build with the same settings is reused."""
+    cues.jsonl, README.md, build_info.json; the interview preset adds sessions.jsonl, the truth of
+    every session); return the manifest path. `split` builds only that split's subjects (each exactly
+    as in the whole build). Deterministic in its arguments; a complete build with the same settings
+    is reused."""
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
     n = int(num_subjects or PRESETS[preset]["num_subjects"])
     k = int(utterances_per_subject or PRESETS[preset]["utterances_per_subject"])
     if n < 3 or k < 1:
         raise ValueError("need at least 3 subjects (one per split) and 1 utterance per subject")
+    if split is not None and split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; choose one of {list(SPLITS)}")
+    interview = bool(PRESETS[preset].get("interview"))
     out = Path(output_dir)
     manifest, info_path = out / "manifest.jsonl", out / "build_info.json"
     info = {"generator": "ecmc-synth", "version": VERSION, "preset": preset, "seed": int(seed),
-            "num_subjects": n, "utterances_per_subject": k}
-    subjects = assign_subjects(n, int(seed))
+            "num_subjects": n, "utterances_per_subject": k, **({"split": split} if split else {})}
+    indexed = [(i, s) for i, s in enumerate(assign_subjects(n, int(seed))) if split in (None, s["split"])]
+    subjects = [s for _, s in indexed]
     if info_path.exists() and manifest.exists():
         try:
             old = json.loads(info_path.read_text())
@@ -445,24 +477,26 @@ def generate_synth(output_dir, preset="tiny", seed=0, num_subjects=None, utteran
     for stale in media.glob("s[0-9][0-9][0-9]*.mp4"):
         if stale.name not in keep:
             stale.unlink()
-    jobs = [(int(seed), i, s, k, str(media)) for i, s in enumerate(subjects)]
+    jobs = [(int(seed), i, s, k, str(media), interview) for i, s in indexed]
     from tqdm.auto import tqdm
 
-    bar = dict(total=n, desc="ECMC-Synth subjects", unit="subject", disable=not progress)
-    if n >= 8 and (os.cpu_count() or 1) > 1:
+    bar = dict(total=len(jobs), desc="ECMC-Synth subjects", unit="subject", disable=not progress)
+    if len(jobs) >= 8 and (os.cpu_count() or 1) > 1:
         method = "fork" if "fork" in mp.get_all_start_methods() else None
         with mp.get_context(method).Pool(2) as pool:
             results = list(tqdm(pool.imap(_build_subject, jobs), **bar))
     else:
         results = [_build_subject(job) for job in tqdm(jobs, **bar)]
-    rows = [r for res in results for r, _ in res]
-    cues = [c for res in results for _, c in res]
+    rows = [r for res, _ in results for r, _ in res]
+    cues = [c for res, _ in results for _, c in res]
+    if interview:
+        _write_jsonl(out / "sessions.jsonl", [truth for _, truth in results])
     _write_jsonl(out / "cues.jsonl", cues)
     _write_jsonl(out / "subjects.jsonl", subjects)
     _write_jsonl(manifest, rows)
     write_text(out / "README.md", (Path(__file__).with_name("synth_card.md")).read_text(encoding="utf-8"))
     write_text(info_path, json.dumps({**info, "num_utterances": len(rows)}, indent=2) + "\n")  # last: marks complete
-    logger.info("ECMC-Synth: %d subjects, %d utterances written to %s", n, len(rows), out)
+    logger.info("ECMC-Synth: %d subjects, %d utterances written to %s", len(jobs), len(rows), out)
     return manifest
 
 
@@ -473,10 +507,11 @@ def main(argv=None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--num-subjects", type=int, default=None)
     parser.add_argument("--utterances-per-subject", type=int, default=None)
+    parser.add_argument("--split", choices=SPLITS, help="build only this split's subjects")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     path = generate_synth(args.output, args.preset, args.seed, args.num_subjects, args.utterances_per_subject,
-                          progress=not args.no_progress)
+                          progress=not args.no_progress, split=args.split)
     print(f"ECMC-Synth ({args.preset}, seed {args.seed}) written to {path.parent} (manifest: {path})")
 
 

@@ -29,6 +29,22 @@ def subject_look(rng: np.random.Generator) -> dict:
     }
 
 
+def _head(look: dict, expr: dict, t: float) -> tuple[float, float, float, float]:
+    """Centre and half-axes of the head ellipse at time t, in supersampled canvas units."""
+    s = SIZE * _SS
+    u, ph = s / 96.0, look["phase"]
+    amp = expr["head_amp"] * u
+    dx = amp * (math.sin(2 * math.pi * 0.45 * t + ph[0]) + 0.5 * math.sin(2 * math.pi * 1.1 * t + ph[1]))
+    dy = amp * 0.8 * math.sin(2 * math.pi * 0.7 * t + ph[2]) + expr["droop"] * u
+    return s / 2 + dx, s / 2 + 4 * u + dy, look["face_w"] * s / 2, look["face_h"] * s / 2
+
+
+def head_box(look: dict, expr: dict, t: float) -> list[float]:
+    """The face's true box (x0, y0, x1, y1) in output pixels: the skin ellipse, clipped to the frame."""
+    cx, cy, rx, ry = _head(look, expr, t)
+    return [round(min(max(v / _SS, 0.0), SIZE), 2) for v in (cx - rx, cy - ry, cx + rx, cy + ry)]
+
+
 def render_frame(look: dict, expr: dict, t: float, mouth_open: float, gaze: tuple[float, float],
                  blink: float, rng: np.random.Generator, noise: float = 2.0) -> np.ndarray:
     """One RGB frame (SIZE x SIZE x 3 uint8).
@@ -41,12 +57,7 @@ def render_frame(look: dict, expr: dict, t: float, mouth_open: float, gaze: tupl
     u = s / 96.0  # one output-pixel-at-96 in canvas units
     img = Image.new("RGB", (s, s), look["background"])
     d = ImageDraw.Draw(img)
-    ph = look["phase"]
-    amp = expr["head_amp"] * u
-    dx = amp * (math.sin(2 * math.pi * 0.45 * t + ph[0]) + 0.5 * math.sin(2 * math.pi * 1.1 * t + ph[1]))
-    dy = amp * 0.8 * math.sin(2 * math.pi * 0.7 * t + ph[2]) + expr["droop"] * u
-    cx, cy = s / 2 + dx, s / 2 + 4 * u + dy
-    rx, ry = look["face_w"] * s / 2, look["face_h"] * s / 2
+    cx, cy, rx, ry = _head(look, expr, t)
     # hair (behind), head, ears
     d.ellipse([cx - rx - 3 * u, cy - ry - 5 * u, cx + rx + 3 * u, cy + ry * 0.2], fill=look["hair"])
     d.ellipse([cx - rx, cy - ry, cx + rx, cy + ry], fill=look["skin"])

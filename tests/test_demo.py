@@ -114,6 +114,29 @@ def test_caption_and_profile(client, server, media):
         assert private not in log
 
 
+def test_one_recording_fills_the_turns_table_then_profiles(client, server, interview_sessions):
+    pytest.importorskip("faster_whisper")
+    from gradio_client import handle_file
+
+    root, _, truth = interview_sessions
+    session = root / truth[0]["video_path"]
+    t0 = time.perf_counter()
+    table = client.predict(files=[handle_file(str(session))], api_name="/turns")
+    print(f"turns request ({truth[0]['duration']:.0f} s recording) {time.perf_counter() - t0:.2f} s")
+    rows = table["data"]
+    assert [row[0] for row in rows] == [session.name] * 2  # greeting and personal information dropped
+    for (_, start, end, transcript), utt in zip(rows, truth[0]["utterances"]):
+        assert abs(start - utt["start"]) <= 0.5 and abs(end - utt["end"]) <= 0.5 and transcript.strip()
+    rows[1][3] = "I went to the shop this morning."  # the table stays editable: a corrected transcript
+    captions, profile, _, _ = client.predict(files=[handle_file(str(session))], table={"headers": table["headers"],
+                                                                                       "data": rows},
+                                             api_name="/profile")
+    assert [row[1:3] for row in captions["data"]] == [row[1:3] for row in rows] and profile.strip()
+    assert _leftover_uploads(server[1]) == []
+    log = server[2].read_text()
+    assert "found 2 turns" in log and not [r[3] for r in rows if r[3][:20] in log]  # never a transcript
+
+
 @pytest.mark.parametrize("kind, message", [
     ("text", "cannot be opened as video"),
     ("png", "unsupported file type .png"),

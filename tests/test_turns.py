@@ -75,7 +75,8 @@ def test_turns_patient_and_the_papers_filter(tmp_path):
     assert choose_patient(speaker_turns(segments)) == "Patient"
     kept, dropped, patient = interview_turns(segments)
     assert patient == "Patient"
-    assert [(t.start, t.end) for t in kept] == [(11.0, 16.0), (21.3, 24.8)]  # two segments 0.4 s apart: one turn
+    # two segments 0.4 s apart: one turn; each clip from 0.1 s after the question to 0.2 s after the last word
+    assert [(t.start, t.end) for t in kept] == [(10.6, 16.2), (21.1, 25.0)]
     assert kept[0].question == "Can you tell me what day it is today?"  # orientation: kept
     assert kept[0].transcript == "I think it is Tuesday, but I am not sure. Lately I forget things all the time."
     assert [reason for _, reason in dropped] == ["shorter than 2 s", "personal information", "shorter than 2 s"]
@@ -121,7 +122,7 @@ def test_ecmc_segment_then_caption_the_turns(tmp_path, tiny_checkpoint):
     assert ecmc_cli.main(["segment", str(session), "--transcript", str(tmp_path / "s01.vtt"), "--output", str(turns)]) == 0
     rows = [json.loads(line) for line in turns.read_text().splitlines()]
     assert [(r["utterance_id"], r["start"], r["end"], r["speaker"]) for r in rows] == [
-        ("s01_t001", 11.0, 16.0, "Patient"), ("s01_t002", 21.3, 24.8, "Patient")]
+        ("s01_t001", 10.6, 16.2, "Patient"), ("s01_t002", 21.1, 25.0, "Patient")]
     assert rows[0]["video_path"] == str(session.resolve()) and rows[1]["question"] == "And your mood?"
     captions = tmp_path / "captions.jsonl"
     assert ecmc_cli.main(["caption", "--checkpoint", str(tiny_checkpoint), "--inputs", str(turns),
@@ -139,8 +140,7 @@ def test_ecmc_segment_refuses_mismatched_or_broken_inputs(tmp_path, capsys):
     broken.write_bytes(b"not a video" * 100)
     out = tmp_path / "turns.jsonl"
     cases = [([str(short), "--transcript", str(tmp_path / "s.vtt")], "its last segment ends at 24.8 s, but .*short.mp4 lasts 10.0 s"),
-             ([str(broken), "--transcript", str(tmp_path / "s.vtt")], "broken.mp4: cannot be opened as video"),
-             ([str(short)], "automatic transcription is not built yet")]
+             ([str(broken), "--transcript", str(tmp_path / "s.vtt")], "broken.mp4: cannot be opened as video")]
     for args, message in cases:
         assert ecmc_cli.main(["segment", *args, "--output", str(out)]) == 1
         err = capsys.readouterr().err
@@ -166,9 +166,9 @@ def test_ecmc_profile_session_writes_turns_captions_profile_and_screening(tmp_pa
 
 
 def test_manifest_rows_become_pipeline_inputs():
-    from ecmc_cli import _pipeline_item
+    from processing_ecmc.session import pipeline_input
 
     row = {"subject_id": "s", "utterance_id": "s_1", "video_path": "a.mp4", "audio_path": "", "start": 0.0, "end": -1,
            "transcript": "x", "emotion_label": 1, "cognition_labels": [0, 0, 0, 0], "speaker": "P", "question": "q?"}
-    assert _pipeline_item(row) == {"video": "a.mp4", "start": 0.0, "transcript": "x"}
-    assert _pipeline_item({"video": "b.mp4", "trancript": "typo"}) == {"video": "b.mp4", "trancript": "typo"}  # named by the pipeline
+    assert pipeline_input(row) == {"video": "a.mp4", "start": 0.0, "transcript": "x"}
+    assert pipeline_input({"video": "b.mp4", "trancript": "typo"}) == {"video": "b.mp4", "trancript": "typo"}  # named by the pipeline

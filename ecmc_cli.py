@@ -5,8 +5,9 @@
     ecmc features --config configs/offline_demo.yaml      the feature cache, built as train.py builds it
     ecmc train --config configs/offline_demo.yaml         both training stages (training_ecmc, as train.py)
     ecmc evaluate --checkpoint C --config CFG             evaluation report (evaluation_ecmc.run_evaluation)
-    ecmc segment s01.mp4 --transcript s01.vtt --output T  the patient's question-answer turns of one interview
-    ecmc profile-session s01.mp4 --transcript s01.vtt --checkpoint C --output DIR   turns, captions, profile
+    ecmc segment s01.mp4 --output T                       the patient's question-answer turns of one interview
+                                                          (transcribed, or --transcript s01.vtt; or a folder)
+    ecmc profile-session s01.mp4 --checkpoint C --output DIR   turns, captions, profile (and screening)
     ecmc caption --checkpoint C clip.mp4 --transcript T   captions with the ecmc-captioning pipeline
     ecmc profile --checkpoint C captions.jsonl            one person's emotion-cognition profile (Eq. 4)
     ecmc push --checkpoint C --repo-id me/ecmc            upload to the Hub, private by default (hub_card.push)
@@ -182,9 +183,12 @@ def _write_captions(pipe, inputs: list[dict], output: Path | None, batch_size: i
 def _segment_arguments(parser):
     from modeling_ecmc.vocabulary_ecmc import LANGUAGES, MIN_UTTERANCE_SECONDS
 
-    parser.add_argument("session", type=Path, help="the interview recording: a video with audio, or an audio file")
+    parser.add_argument("session", type=Path, help="the interview recording: a video with audio, or an audio file "
+                                                   "(`ecmc segment`: or a folder of recordings)")
     parser.add_argument("--transcript", type=Path, help="its timed transcript: .srt, .vtt or .json segments, with "
-                                                        "speakers (default: transcribed, speakers found by voice)")
+                                                        "speakers (default: transcribed, speakers found by voice); "
+                                                        "for a folder of recordings, a folder of transcripts named "
+                                                        "like them (recordings without one are transcribed)")
     parser.add_argument("--patient", help="the patient's speaker label (default: the speaker who answers the questions; "
                                           "found speakers are 'speaker 1', 'speaker 2', ...)")
     parser.add_argument("--asr-model", help="without --transcript: a faster-whisper size, Hub id or CTranslate2 "
@@ -208,15 +212,24 @@ def segment(argv):
     _segment_arguments(parser)
     parser.add_argument("--output", type=Path, required=True, help="the turns JSONL to write")
     args = parser.parse_args(argv)
-    from processing_ecmc.session import drop_summary, segment_session, write_turns
+    from processing_ecmc.session import drop_summary, segment_folder, segment_session, write_turns
 
-    rows, dropped, patient = segment_session(args.session, args.transcript, args.patient, args.subject,
-                                             args.min_seconds, args.language, args.asr_model, args.speakers)
+    options = dict(patient=args.patient, min_seconds=args.min_seconds, language=args.language,
+                   asr_model=args.asr_model, num_speakers=args.speakers)
+    if args.session.is_dir():  # a folder of recordings: one turns file for all (e.g. to annotate a data set)
+        if args.subject:
+            raise CLIError("--subject names one recording's rows; a folder's rows take each recording's file name")
+        rows = []
+        for recording, kept, dropped, patient in segment_folder(args.session, args.transcript, **options):
+            print(f"[ecmc] {recording.name}: {len(kept)} turn(s) of {patient} kept, {drop_summary(dropped)}")
+            rows += kept
+    else:
+        rows, dropped, patient = segment_session(args.session, args.transcript, subject_id=args.subject, **options)
+        print(f"[ecmc] {len(rows)} turn(s) of {patient} kept, {drop_summary(dropped)}")
     if not rows:
-        raise CLIError(f"{args.transcript or args.session}: no turn of the patient ({patient}) is left "
-                       f"({drop_summary(dropped)}); nothing written")
+        raise CLIError(f"{args.transcript or args.session}: no turn of the patient is left; nothing written")
     write_turns(rows, args.output)
-    print(f"[ecmc] {len(rows)} turn(s) of {patient} kept, {drop_summary(dropped)}: {args.output.resolve()}")
+    print(f"[ecmc] {len(rows)} turn(s) written to {args.output.resolve()}")
 
 
 def profile_session(argv):

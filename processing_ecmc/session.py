@@ -4,6 +4,7 @@ manifest rows.
     rows, dropped, patient = segment_session("s01.mp4", "s01.vtt")   # see processing_ecmc.turns
     rows, dropped, patient = segment_session("s01.mp4")              # transcribed: processing_ecmc.transcribe
     write_turns(rows, "turns.jsonl")
+    for recording, rows, dropped, patient in segment_folder("sessions/"):   # every recording of a folder
 
 Each row carries the manifest schema's media and text columns (`subject_id`, `utterance_id`,
 `video_path` or `audio_path`, `start`, `end`, `transcript`, `language`) plus `speaker` and `question`,
@@ -20,11 +21,13 @@ from modeling_ecmc.atomic_io import write_text
 from modeling_ecmc.media_ecmc import AUDIO_ONLY_EXTENSIONS, media_duration
 from modeling_ecmc.vocabulary_ecmc import DEFAULT_LANGUAGE, MIN_UTTERANCE_SECONDS
 
+from .transcript_files import SUFFIXES as TRANSCRIPT_SUFFIXES
 from .transcript_files import read_timed_transcript
 from .turns import SegmentationError, interview_turns
 
 SLACK = 1.0  # seconds a transcript may run past the recording's end (rounding in subtitle tools)
 ROW_TO_INPUT = {"video_path": "video", "audio_path": "audio"}  # manifest / `ecmc segment` column -> pipeline key
+RECORDING_SUFFIXES = (".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4a", *sorted(AUDIO_ONLY_EXTENSIONS))
 
 
 def segment_session(recording, transcript=None, patient: str | None = None, subject_id: str | None = None,
@@ -43,6 +46,21 @@ def segment_session(recording, transcript=None, patient: str | None = None, subj
              "start": round(t.start, 3), "end": round(t.end, 3), "transcript": t.transcript, "language": language,
              "speaker": t.speaker, "question": t.question} for k, t in enumerate(kept, 1)]
     return rows, dropped, patient
+
+
+def segment_folder(folder, transcripts=None, **options):
+    """`segment_session` for every recording in `folder` (sorted by name; subject_id = its file name):
+    yields (recording, rows, dropped, patient). A recording's transcript is the file of the same name
+    in `transcripts` (a folder) when there is one, else it is transcribed. The first bad recording
+    raises its error."""
+    folder = Path(folder)
+    recordings = sorted(p for p in folder.iterdir() if p.suffix.lower() in RECORDING_SUFFIXES and p.is_file())
+    if not recordings:
+        raise SegmentationError(f"{folder}: no recording in it ({', '.join(RECORDING_SUFFIXES)})")
+    for recording in recordings:
+        found = [Path(transcripts, recording.stem + suffix) for suffix in TRANSCRIPT_SUFFIXES] if transcripts else []
+        transcript = next((p for p in found if p.is_file()), None)
+        yield (recording, *segment_session(recording, transcript, **options))
 
 
 def _read_transcript(recording: Path, transcript) -> list:

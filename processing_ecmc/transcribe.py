@@ -108,9 +108,9 @@ def _regions(samples: np.ndarray) -> list[tuple[int, int]]:
     return [(r["start"], r["end"]) for r in found]
 
 
-def _words_by_region(words, regions, offset: float) -> list[list[str]]:
-    """Each word (absolute times) to the region (samples, chunk-relative) it overlaps most, or the nearest."""
-    spans = np.array([(offset + a / SAMPLE_RATE, offset + b / SAMPLE_RATE) for a, b in regions])
+def _words_by_region(words, regions) -> list[list[str]]:
+    """Each word to the region it overlaps most, or the nearest (both in seconds / samples of one chunk)."""
+    spans = np.array([(a / SAMPLE_RATE, b / SAMPLE_RATE) for a, b in regions])
     texts = [[] for _ in regions]
     for w in words:
         overlap = np.minimum(spans[:, 1], w.end) - np.maximum(spans[:, 0], w.start)
@@ -135,7 +135,7 @@ def transcribe_session(recording, asr_model: str | None = None, language: str = 
         if regions:
             found, _ = model.transcribe(samples, language=language, word_timestamps=True, vad_filter=True)
             words = [w for seg in found for w in (seg.words or [])]
-            for (a, b), text in zip(regions, _words_by_region(words, regions, offset)):
+            for (a, b), text in zip(regions, _words_by_region(words, regions)):
                 if not text and (b - a) / SAMPLE_RATE < _MIN_WORDLESS_S:
                     continue
                 spans.append((offset + a / SAMPLE_RATE, offset + b / SAMPLE_RATE))

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 from modeling_ecmc.vocabulary_ecmc import MIN_UTTERANCE_SECONDS
 
-MERGE_GAP = 1.0  # seconds between two segments of one speaker that still make one turn
+MERGE_GAP = 2.0  # seconds between two segments of one speaker that still make one turn (pauses inside an answer)
 ANSWER_LEAD, MAX_LATENCY, ANSWER_TAIL = 0.1, 5.0, 0.2  # seconds: an answer's clip around its words
 
 _QUESTION_END = ("?", "？")

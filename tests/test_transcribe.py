@@ -74,17 +74,19 @@ def test_sessions_segmented_without_a_transcript_match_the_truth(sessions, capsy
     assert not [text for text in said if text in logged]  # transcripts never reach a log
 
 
-def test_ecmc_segment_without_transcript_writes_the_patients_turns(sessions, tmp_path, capsys):
+def test_ecmc_segment_a_folder_of_recordings_without_transcripts(sessions, tmp_path, capsys):
     import ecmc_cli
 
     root, _, truth = sessions
     out = tmp_path / "turns.jsonl"
-    assert ecmc_cli.main(["segment", str(root / truth[0]["video_path"]), "--output", str(out)]) == 0
+    assert ecmc_cli.main(["segment", str(root / "media"), "--output", str(out)]) == 0
     rows = [json.loads(line) for line in out.read_text().splitlines()]
-    assert [r["speaker"] for r in rows] == ["speaker 2"] * 2  # the interviewer speaks first
-    for row, utt in zip(rows, truth[0]["utterances"]):
+    assert [r["subject_id"] for r in rows] == [s["subject_id"] for s in truth for _ in s["utterances"]]
+    assert {r["speaker"] for r in rows} == {"speaker 2"}  # the interviewer speaks first
+    for row, utt in zip(rows, [u for s in truth for u in s["utterances"]]):
         assert abs(row["start"] - utt["start"]) <= 0.5 and abs(row["end"] - utt["end"]) <= 0.5
-    assert "2 turn(s) of speaker 2 kept" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "s000.mp4: 2 turn(s) of speaker 2 kept, 2 dropped" in printed and "6 turn(s) written" in printed
 
 
 def test_audio_is_streamed_in_chunks_cut_in_silence(sessions):
@@ -97,6 +99,14 @@ def test_audio_is_streamed_in_chunks_cut_in_silence(sessions):
     assert len(chunks) >= 4 and max(x.size for _, x in chunks) <= 5.2 * SAMPLE_RATE
     assert np.array_equal(np.concatenate([x for _, x in chunks]), whole)
     assert [o for o, _ in chunks] == pytest.approx(np.cumsum([0] + [x.size for _, x in chunks[:-1]]) / SAMPLE_RATE)
+    from processing_ecmc.transcribe import transcribe_session
+
+    whole_file, _ = transcribe_session(path, progress=False)
+    chunked, _ = transcribe_session(path, progress=False, chunk_seconds=5.0)  # words and voices across chunks
+    assert [s.speaker for s in chunked] == [s.speaker for s in whole_file]
+    assert [t for s in chunked for t in (s.start, s.end)] == pytest.approx([t for s in whole_file for t in (s.start, s.end)],
+                                                                            abs=0.3)
+    assert sum(bool(s.text) for s in chunked) == len(chunked)
     cuts = np.cumsum([x.size for _, x in chunks[:-1]])
     loudness = [float(np.abs(whole[c - 400:c + 400]).max()) for c in cuts]  # +-25 ms around each cut
     assert max(loudness) < 0.05 < float(np.abs(whole).max()) / 5, loudness  # cut in a pause, never in a word
@@ -136,3 +146,14 @@ def test_bad_recordings_are_clear_errors_and_nothing_is_written(tmp_path, capsys
     assert len(out.read_text().splitlines()) == 3  # one voice, named the patient: every answer kept
     assert ecmc_cli.main(["segment", str(tmp_path / "alone.wav"), "--language", "zh", "--output", str(tmp_path / "zh.jsonl")]) == 1
     assert "transcribes English only" in capsys.readouterr().err
+
+
+def test_profile_session_from_python_without_a_transcript(sessions, tiny_checkpoint):
+    from evaluation_ecmc.session_profile import profile_session
+    from modeling_ecmc.pipeline_ecmc import load_pipeline
+
+    root, _, truth = sessions
+    result = profile_session(load_pipeline(tiny_checkpoint), root / truth[1]["video_path"], progress=False)
+    assert len(result.turns) == len(result.captions) == 2 and result.patient == "speaker 2"
+    assert [c["caption"] for c in result.captions] and isinstance(result.profile, str) and result.screening is None
+    assert result.summary.startswith("2 turn(s) of speaker 2 kept, 2 dropped")

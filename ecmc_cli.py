@@ -194,6 +194,7 @@ def _segment_arguments(parser):
     parser.add_argument("--asr-model", help="without --transcript: a faster-whisper size, Hub id or CTranslate2 "
                                             "folder (default: the bundled Whisper tiny.en)")
     parser.add_argument("--speakers", type=int, default=2, help="without --transcript: how many voices (default 2)")
+    parser.add_argument("--video", type=Path, help="a separate video of the session when SESSION is its audio")
     parser.add_argument("--subject", help="subject_id of the rows (default: the recording's file name)")
     parser.add_argument("--min-seconds", type=float, default=MIN_UTTERANCE_SECONDS,
                         help="shorter answers are dropped (default: the paper's 2 s)")
@@ -217,14 +218,15 @@ def segment(argv):
     options = dict(patient=args.patient, min_seconds=args.min_seconds, language=args.language,
                    asr_model=args.asr_model, num_speakers=args.speakers)
     if args.session.is_dir():  # a folder of recordings: one turns file for all (e.g. to annotate a data set)
-        if args.subject:
-            raise CLIError("--subject names one recording's rows; a folder's rows take each recording's file name")
+        if args.subject or args.video:
+            raise CLIError("--subject and --video belong to one recording; a folder's rows take each recording's name")
         rows = []
         for recording, kept, dropped, patient in segment_folder(args.session, args.transcript, **options):
             print(f"[ecmc] {recording.name}: {len(kept)} turn(s) of {patient} kept, {drop_summary(dropped)}")
             rows += kept
     else:
-        rows, dropped, patient = segment_session(args.session, args.transcript, subject_id=args.subject, **options)
+        rows, dropped, patient = segment_session(args.session, args.transcript, subject_id=args.subject, video=args.video,
+                                                 **options)
         print(f"[ecmc] {len(rows)} turn(s) of {patient} kept, {drop_summary(dropped)}")
     if not rows:
         raise CLIError(f"{args.transcript or args.session}: no turn of the patient is left; nothing written")
@@ -256,7 +258,7 @@ def profile_session(argv):
     pipe = attach_profile_llm(_load_pipeline(args.checkpoint), args.profile_llm)
     result = run(pipe, args.session, args.transcript, detection=args.detection, batch_size=args.batch_size,
                  language=args.language, patient=args.patient, subject_id=args.subject, min_seconds=args.min_seconds,
-                 asr_model=args.asr_model, num_speakers=args.speakers)
+                 asr_model=args.asr_model, num_speakers=args.speakers, video=args.video)
     print(f"[ecmc] {result.summary}")
     args.output.mkdir(parents=True, exist_ok=True)  # only now: a failed run leaves nothing behind
     write_turns(result.turns, args.output / "turns.jsonl")

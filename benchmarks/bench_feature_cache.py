@@ -105,7 +105,7 @@ def paper_model_and_processor(folder: Path, size: str = "base"):
         model.save_pretrained(components[name])
         preprocessor.save_pretrained(components[name])
     components["qformer_init"] = components["text"]
-    return assemble_from_components(components)
+    return assemble_from_components(components, face_crop=False)  # the rows measure the encoders, not face detection
 
 
 def _labels(rows):

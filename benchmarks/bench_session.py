@@ -1,6 +1,6 @@
 """Whole interviews: how fast a session is turned into captions and a profile, and what a long file costs in memory.
 
-- **Speed**: one ECMC-Synth interview session of about 10 minutes (`--preset interview`, 64 answers;
+- **Speed**: one ECMC-Synth interview session of about 10 minutes (`--preset interview`, 84 answers;
   `--quick`: 3), through `evaluation_ecmc.session_profile.profile_session` with no transcript: Silero
   VAD + Whisper tiny.en + voice clustering -> the patient's turns -> a caption per turn (batch 8) ->
   the profile. Baseline: the recording's own duration (real time); the ratio is how many times faster
@@ -9,9 +9,10 @@
 - **Memory**: a 2-hour recording (the session's audio looped, AAC; `--quick`: 10 minutes) read for
   segmentation. Baseline: the whole track decoded into memory (faster-whisper's `decode_audio`, what
   a transcription script does); ours: `processing_ecmc.transcribe.audio_chunks` with voice activity on
-  every chunk. A third process reads one 5 s turn half-way through, as the captioning pipeline does
-  (`media_ecmc.load_audio`: decord decodes the whole track, so captioning is not streamed). Each runs
-  in its own process; the value is its peak resident memory.
+  every chunk. Then one 5 s turn half-way through, read for captioning: the pipeline given the file
+  (`media_ecmc.load_audio`: decord decodes the whole track) vs `transcribe.read_segment` (a seek),
+  which `profile_session` passes the pipeline. Each runs in its own process; the value is its peak
+  resident memory (VmHWM).
 
     python -m benchmarks.bench_session [--quick]
 """
@@ -27,21 +28,25 @@ from pathlib import Path
 from benchmarks.common import REPO_ROOT, Row, quick_main
 
 _PEAK = """
-import resource, sys
+import sys
 sys.path.insert(0, {root!r})
 from faster_whisper import decode_audio
-from processing_ecmc.transcribe import audio_chunks, _regions
+from processing_ecmc.transcribe import audio_chunks, read_segment, _regions
 from modeling_ecmc.media_ecmc import load_audio
 if {mode!r} == "whole":
     seconds = len(decode_audio({path!r}, sampling_rate=16000)) / 16000
-elif {mode!r} == "turn":
+elif {mode!r} == "turn, path":
     seconds = len(load_audio({path!r}, {at}, {at} + 5)) / 16000
+elif {mode!r} == "turn, seek":
+    seconds = len(read_segment({path!r}, {at}, {at} + 5)) / 16000
 else:
     seconds = regions = 0
     for _, chunk in audio_chunks({path!r}):
         seconds += len(chunk) / 16000
         regions += len(_regions(chunk))
-print(seconds, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+# VmHWM: this process image's peak (ru_maxrss would keep the forking parent's peak across exec)
+peak = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM"))
+print(seconds, peak / 1024)
 """
 
 
@@ -63,7 +68,8 @@ def loop_audio(session: Path, seconds: float, out: Path) -> Path:
 
 def peak_memory(path: Path, mode: str, at: float = 0.0) -> tuple[float, float]:
     """(seconds of audio read, peak resident MiB) of reading `path` in a fresh process: "whole",
-    "chunks" (+ VAD) or "turn" (one 5 s segment, as the captioning pipeline reads it)."""
+    "chunks" (+ VAD), or one 5 s turn: "turn, path" (the pipeline given the file: media_ecmc.load_audio)
+    or "turn, seek" (read_segment, what profile_session gives the pipeline)."""
     code = _PEAK.format(root=str(REPO_ROOT), path=str(path), mode=mode, at=at)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     return float(out[-2]), float(out[-1])
@@ -92,7 +98,7 @@ def run(quick: bool = False) -> list[Row]:
     from modeling_ecmc.media_ecmc import media_duration
 
     with tempfile.TemporaryDirectory(prefix="ecmc-bench-session-") as tmp:
-        session = make_session(Path(tmp) / "synth", 3 if quick else 64)
+        session = make_session(Path(tmp) / "synth", 3 if quick else 84)
         duration = media_duration(session)
         pipe, which = _pipeline()
         t0 = time.perf_counter()
@@ -106,15 +112,16 @@ def run(quick: bool = False) -> list[Row]:
         long = loop_audio(session, long_seconds, Path(tmp) / "long.m4a")
         read, whole_mib = peak_memory(long, "whole")
         streamed, chunk_mib = peak_memory(long, "chunks")
-        _, turn_mib = peak_memory(long, "turn", at=long_seconds / 2)
+        _, path_mib = peak_memory(long, "turn, path", at=long_seconds / 2)
+        turn, seek_mib = peak_memory(long, "turn, seek", at=long_seconds / 2)
     rows.append(Row(benchmark="long recording read for segmentation", size=f"{read / 3600:.1f} h of AAC audio",
                     baseline="decode the whole track (faster_whisper.decode_audio)", baseline_value=whole_mib,
                     ours="audio_chunks + VAD per 5-min chunk", ours_value=chunk_mib, unit="MiB peak",
                     check=f"{'yes' if abs(read - streamed) < 1 else 'NO'}: {streamed:.0f} s vs {read:.0f} s read"))
     rows.append(Row(benchmark="long recording: one 5 s turn read for captioning", size=f"{read / 3600:.1f} h of AAC audio",
-                    baseline="decode the whole track (faster_whisper.decode_audio)", baseline_value=whole_mib,
-                    ours="load_audio of a turn half-way: the pipeline's reader", ours_value=turn_mib, unit="MiB peak",
-                    check="not streamed: decord decodes the whole track (then cached for the file)"))
+                    baseline="the pipeline given the file (media_ecmc.load_audio: decord decodes the whole track)",
+                    baseline_value=path_mib, ours="read_segment (seek), as profile_session passes it",
+                    ours_value=seek_mib, unit="MiB peak", check=f"{'yes' if abs(turn - 5) < 1e-6 else 'NO'}: 5 s read"))
     return rows
 
 

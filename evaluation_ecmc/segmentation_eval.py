@@ -171,6 +171,7 @@ def caption_agreement(checkpoint, root: Path, manifest_rows, kept_rows, batch_si
     """Captions of the true turns and of the automatic ones, same checkpoint, scored the same way."""
     from evaluation_ecmc.caption_metrics import compute_caption_metrics
     from evaluation_ecmc.label_readback import readback_scores
+    from evaluation_ecmc.session_profile import turn_inputs
     from modeling_ecmc.pipeline_ecmc import load_pipeline
     from modeling_ecmc.vocabulary_ecmc import reference_caption
 
@@ -181,23 +182,24 @@ def caption_agreement(checkpoint, root: Path, manifest_rows, kept_rows, batch_si
         out = [r["caption"] for r in pipe(items, batch_size=batch_size)]
         return out, time.perf_counter() - t0
 
-    true_items = [{"video": str(root / r["video_path"]), "start": r["start"], "end": r["end"],
-                   "transcript": r["transcript"]} for r in manifest_rows]
-    true_captions, _ = caption(true_items)
+    true_rows = [{"video_path": str(root / r["video_path"]), "start": r["start"], "end": r["end"],
+                  "transcript": r["transcript"]} for r in manifest_rows]
+    true_captions, _ = caption(turn_inputs(true_rows))  # both sides read the same way as profile_session
     by_subject = {}
     for row in manifest_rows:
         by_subject.setdefault(row["subject_id"], []).append(row)
-    auto_items, auto_truth, unmatched = [], [], 0
+    auto_rows, auto_truth, unmatched = [], [], 0
     for subject, rows in kept_rows.items():
         for r in rows:
             k = _best((r["start"], r["end"]), by_subject[subject])
             if k is None:
                 unmatched += 1
                 continue
-            auto_items.append({"video": r["video_path"], "start": r["start"], "end": r["end"],
-                               "transcript": r["transcript"]})
+            auto_rows.append(r)
             auto_truth.append(by_subject[subject][k])
-    auto_captions, auto_seconds = caption(auto_items)
+    t0 = time.perf_counter()
+    auto_captions, _ = caption(turn_inputs(auto_rows))
+    auto_seconds = time.perf_counter() - t0
 
     def scored(captions, rows):
         read = readback_scores(captions, [r["emotion_label"] for r in rows], [r["cognition_labels"] for r in rows])

@@ -9,8 +9,12 @@ screening answers): what `ecmc profile-session` and the demo's Profile tab do, f
     result.turns, result.captions, result.profile, result.screening
 
 The turns come from processing_ecmc.session.segment_session (its rule for the patient and the
-paper's filter); captions are written in batches with a progress bar. Nothing is logged but counts.
+paper's filter); captions are written in batches with a progress bar. Each turn's audio is decoded
+from a seek to its start (`turn_inputs`), so a two-hour recording's track is never in memory whole.
+Nothing is logged but counts.
 """
+
+import importlib.util
 
 from dataclasses import dataclass
 
@@ -46,7 +50,7 @@ def profile_session(pipe, recording, transcript=None, *, detection: bool = False
     if not rows:
         raise SegmentationError(f"{transcript or recording}: no turn of the patient ({patient}) is left "
                                 f"({drop_summary(dropped)})")
-    items = [pipeline_input(row) for row in rows]
+    items = turn_inputs(rows)
     stream = pipe((x for x in items), batch_size=batch_size, language=language)
     captions = list(tqdm(stream, total=len(items), desc="Captioning", unit="turn", disable=not progress))
     written = [c["caption"] for c in captions if c["caption"].strip()]
@@ -59,3 +63,17 @@ def profile_session(pipe, recording, transcript=None, *, detection: bool = False
         screening = {d: detect(pipe.profile_model, pipe.profile_tokenizer, said, d, profile=profile,
                                language=language) for d in DISORDERS}
     return SessionProfile(rows, dropped, patient, captions, profile, screening)
+
+
+def turn_inputs(rows) -> list[dict]:
+    """Pipeline inputs of `ecmc segment` rows, each with its turn's waveform read by seeking
+    (processing_ecmc.transcribe.read_segment, PyAV from the `interview` extra; without it the
+    pipeline reads the files itself, decoding each track whole once)."""
+    items = [pipeline_input(row) for row in rows]
+    if importlib.util.find_spec("av") is None:
+        return items
+    from processing_ecmc.transcribe import read_segment
+
+    for item in items:
+        item["audio"] = read_segment(item.get("audio") or item["video"], item["start"], item["end"])
+    return items

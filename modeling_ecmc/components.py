@@ -101,10 +101,11 @@ def _replace_encoder(model, modality: str, source):
     model.model.encoders[modality] = encoder.eval()
 
 
-def assemble_from_components(components: dict | None = None, **overrides):
+def assemble_from_components(components: dict | None = None, face_crop: bool = True, **overrides):
     """(model, processor): the config from the components' configs, their weights, the Q-Formers
     initialised from `qformer_init`, the LLM's tokenizer with the placeholder tokens, the video
-    encoder's image processor, the audio encoder's feature extractor, the text encoder's tokenizer."""
+    encoder's image processor, the audio encoder's feature extractor, the text encoder's tokenizer.
+    `face_crop`: the processor cuts frames to the patient's face (on: the paper's real recordings)."""
     from .modeling_ecmc import ECMCForConditionalGeneration
     from .processing_ecmc import ECMCProcessor, add_placeholder_tokens
 
@@ -138,5 +139,6 @@ def assemble_from_components(components: dict | None = None, **overrides):
     model.language_model.tie_weights()
     match_embedding_scale(model)
     processor = ECMCProcessor(processors["video"], processors["audio"], llm_tokenizer, processors["text"],
-                              num_frames=config.video_config.num_frames, num_query_tokens=config.num_query_tokens)
+                              num_frames=config.video_config.num_frames, num_query_tokens=config.num_query_tokens,
+                              face_crop=face_crop)
     return model, processor

@@ -9,7 +9,8 @@ captions; one subject's captions -> an emotion-cognition profile (Eq. 4).
     pipe([utterance, ...], batch_size=8)          # batched; the same greedy text as one at a time
     pipe({"captions": [caption, ...]})            # -> {"profile": "..."}
 
-Utterance keys: "video" and/or "audio" (file paths; without "audio" the video's own track is used),
+Utterance keys: "video" and/or "audio" (file paths; without "audio" the video's own track is used;
+"audio" may also be the segment's waveform, a mono float array at the processor's sampling rate),
 "start" / "end" (seconds within the files), "transcript", "language" ("en" / "zh"); any of video,
 audio and transcript may be missing (the modality is masked, never faked). Captions are generated
 with the checkpoint's `generation_config` (greedy, 128 new tokens: `generation_ecmc.py`), profiles
@@ -92,7 +93,7 @@ class ECMCCaptioningPipeline(Pipeline):
             raise ValueError(f"unknown key(s) {unknown} in an utterance; expected some of {UTTERANCE_KEYS} "
                              "(or 'captions' for a profile)")
         video, audio, transcript = inputs.get("video"), inputs.get("audio"), inputs.get("transcript")
-        if not (video or audio or transcript is not None):
+        if not (video or audio is not None or transcript is not None):
             raise ValueError(f"an utterance needs at least one of 'video', 'audio', 'transcript'; got keys {sorted(inputs)}")
         if transcript is not None:
             if not isinstance(transcript, str):

@@ -154,8 +154,20 @@ class ECMCProcessor(ProcessorMixin):
         """(frames or None, waveform or None) of one utterance. A video without an audio track
         gives no waveform (the modality is then marked missing); an utterance shorter than
         `min_seconds` (None: the processor's) and every other problem raise a `MediaError` naming
-        the file. The feature cache passes 0: its rows were filtered when the data set was built."""
+        the file. The feature cache passes 0: its rows were filtered when the data set was built.
+        `audio` may also be the segment's waveform already decoded (a mono float array at the feature
+        extractor's rate; `start` / `end` then cut the video only): a long recording's turn read
+        without decoding its whole track."""
         frames = load_video_frames(video, start, end, self.num_frames) if video else None
+        if _is_array(audio):
+            waveform = np.asarray(audio, dtype=np.float32).reshape(-1)
+            seconds = len(waveform) / self.sampling_rate
+            if seconds > self.max_audio_seconds:
+                raise MediaError(f"the audio given lasts {seconds:.1f} s, longer than max_audio_seconds="
+                                 f"{self.max_audio_seconds}")
+            if video:
+                self._check_duration([video], start, end, self.min_seconds if min_seconds is None else min_seconds)
+            return frames, waveform
         source = audio or video
         waveform = None
         if source:

@@ -32,17 +32,22 @@ RECORDING_SUFFIXES = (".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4a", *sorted(A
 
 def segment_session(recording, transcript=None, patient: str | None = None, subject_id: str | None = None,
                     min_seconds: float = MIN_UTTERANCE_SECONDS, language: str = DEFAULT_LANGUAGE,
-                    asr_model: str | None = None, num_speakers: int = 2, progress: bool = True):
+                    asr_model: str | None = None, num_speakers: int = 2, progress: bool = True, video=None):
     """(rows, [(Turn, reason)] dropped, the patient's label) of one recording (module docstring).
     `transcript`: a .srt / .vtt / .json file, or Segments already made (e.g. by your own ASR). Without one the recording is transcribed and its speakers found (`asr_model`,
-    `num_speakers`: processing_ecmc.transcribe); they are named "speaker 1", "speaker 2", ..."""
+    `num_speakers`: processing_ecmc.transcribe); they are named "speaker 1", "speaker 2", ...
+    `video`: a separate video of the session (same timeline) when `recording` is its audio."""
     recording = Path(recording)
     segments = _transcribed(recording, patient, language, asr_model, num_speakers, progress) if transcript is None \
         else _read_transcript(recording, transcript)
     kept, dropped, patient = interview_turns(segments, patient, min_seconds)
     subject = subject_id or recording.stem
-    media = "audio_path" if recording.suffix.lower() in AUDIO_ONLY_EXTENSIONS else "video_path"
-    rows = [{"subject_id": subject, "utterance_id": f"{subject}_t{k:03d}", media: str(recording.resolve()),
+    media = {"audio_path" if recording.suffix.lower() in AUDIO_ONLY_EXTENSIONS else "video_path": str(recording.resolve())}
+    if video is not None:
+        media = {"video_path": str(Path(video).resolve()), "audio_path": str(recording.resolve())}
+        if media_duration(video) + SLACK < media_duration(recording):  # MediaError if it cannot be read
+            raise SegmentationError(f"{video} is shorter than {recording}: is it this session's video?")
+    rows = [{"subject_id": subject, "utterance_id": f"{subject}_t{k:03d}", **media,
              "start": round(t.start, 3), "end": round(t.end, 3), "transcript": t.transcript, "language": language,
              "speaker": t.speaker, "question": t.question} for k, t in enumerate(kept, 1)]
     return rows, dropped, patient

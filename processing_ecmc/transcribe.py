@@ -76,6 +76,31 @@ def audio_chunks(path, chunk_seconds: float = CHUNK_SECONDS):
             yield offset / SAMPLE_RATE, np.concatenate(pieces)
 
 
+def read_segment(path, start: float, end: float) -> np.ndarray:
+    """The recording's audio in [start, end) s, 16 kHz mono, decoded from a seek shortly before
+    `start` (never the whole track: what captioning a turn of a long recording reads). Times are
+    the container's, as `media_ecmc.load_audio` reads them; the length is round((end - start) x 16 kHz)."""
+    import av
+
+    with av.open(os.fspath(path)) as container:
+        stream = container.streams.audio[0]
+        container.seek(max(0, int((start - 1.0) / stream.time_base)), stream=stream)  # lands on a packet before
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
+        pieces, first = [], None
+        for frame in container.decode(stream):
+            if frame.pts is None:
+                continue
+            if first is None:
+                first = float(frame.pts * frame.time_base)
+            if float(frame.pts * frame.time_base) > end + 0.1:
+                break
+            pieces += [out.to_ndarray().reshape(-1) for out in resampler.resample(frame)]
+    samples = np.concatenate(pieces) if pieces else np.zeros(0, np.float32)
+    begin, count = int(round((start - (first or 0.0)) * SAMPLE_RATE)), int(round((end - start) * SAMPLE_RATE))
+    out = samples[max(0, begin):max(0, begin) + count]
+    return np.pad(out, (0, count - len(out))) if len(out) < count else out
+
+
 @functools.lru_cache(maxsize=2)
 def whisper_model(asr_model: str | None = None, device: str = "cpu"):
     """A faster-whisper model: `asr_model` (size, Hub id or CTranslate2 folder) or the bundled tiny.en."""

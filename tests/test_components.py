@@ -118,6 +118,7 @@ def test_paper_preset_from_real_component_classes_trains_and_reloads(component_f
     assert torch.equal(qformer["encoder.layer.1.attention.attention.query.weight"],
                        bert["encoder.layer.1.attention.self.query.weight"])
     assert type(processor.image_processor).__name__.startswith("VideoMAEImageProcessor")
+    assert processor.face_crop is True  # model.face_crop: on for the paper preset (real recordings)
     assert type(processor.feature_extractor).__name__ == "Wav2Vec2FeatureExtractor"
 
     row = load_dataset_dict(tiny_synth_dataset)["test"][0]

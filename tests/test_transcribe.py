@@ -157,3 +157,39 @@ def test_profile_session_from_python_without_a_transcript(sessions, tiny_checkpo
     assert len(result.turns) == len(result.captions) == 2 and result.patient == "speaker 2"
     assert [c["caption"] for c in result.captions] and isinstance(result.profile, str) and result.screening is None
     assert result.summary.startswith("2 turn(s) of speaker 2 kept, 2 dropped")
+
+
+def test_a_turn_read_by_seeking_matches_the_pipelines_reader_and_feeds_it(sessions, tiny_checkpoint):
+    from modeling_ecmc.media_ecmc import load_audio
+    from modeling_ecmc.pipeline_ecmc import load_pipeline
+    from processing_ecmc.transcribe import read_segment
+
+    root, _, truth = sessions
+    path = root / truth[2]["video_path"]
+    for utt in truth[2]["utterances"]:
+        seek, whole = read_segment(path, utt["start"], utt["end"]), load_audio(path, utt["start"], utt["end"], 16000)
+        assert seek.shape == whole.shape and np.abs(seek - whole).max() < 0.02  # AAC re-decoded after a seek
+    utt = truth[2]["utterances"][0]
+    pipe = load_pipeline(tiny_checkpoint)
+    given = pipe({"video": str(path), "audio": read_segment(path, utt["start"], utt["end"]), "start": utt["start"],
+                  "end": utt["end"], "transcript": "I went to the shop this morning."}, max_new_tokens=8)
+    assert isinstance(given["caption"], str)
+    with pytest.raises(ValueError, match="longer than max_audio_seconds"):
+        pipe({"audio": np.zeros(16000 * 400, np.float32), "transcript": "hello there"})
+
+
+def test_audio_with_a_separate_video(sessions, tmp_path):
+    import ecmc_cli
+    from media_fixtures import run_ffmpeg
+
+    root, _, truth = sessions
+    session = root / truth[0]["video_path"]
+    audio, video = tmp_path / "s000.wav", tmp_path / "s000_face.mp4"
+    run_ffmpeg("-i", str(session), "-vn", "-ar", "16000", str(audio))
+    run_ffmpeg("-i", str(session), "-an", "-c:v", "copy", str(video))
+    out = tmp_path / "turns.jsonl"
+    assert ecmc_cli.main(["segment", str(audio), "--video", str(video), "--output", str(out)]) == 0
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [(r["audio_path"], r["video_path"]) for r in rows] == [(str(audio), str(video))] * 2
+    for row, utt in zip(rows, truth[0]["utterances"]):
+        assert abs(row["start"] - utt["start"]) <= 0.5 and abs(row["end"] - utt["end"]) <= 0.5

@@ -24,6 +24,9 @@ DEFAULTS = {
         # preset paper: each part (video, audio, text, qformer_init, llm, llm_gguf_file) by hub id or
         # local folder; the defaults are the paper's (modeling_ecmc/components.py, PAPER_COMPONENTS)
         "components": dict(PAPER_COMPONENTS),
+        # preset paper (real recordings): cut the sampled frames to the patient's face (faces extra);
+        # false keeps the whole frame. The offline preset always keeps it (ECMC-Synth's cartoon faces)
+        "face_crop": True,
     },
     "data": {
         "synth_preset": "demo",  # build ECMC-Synth when `dataset` does not exist yet (null: never)

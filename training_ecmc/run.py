@@ -96,6 +96,13 @@ def check_components(cfg):
         components_config(cfg["model"]["components"], **cfg["model"]["overrides"])
     except ComponentError as error:
         raise ConfigError(str(error)) from None
+    if cfg["model"]["face_crop"]:
+        import importlib.util
+
+        if importlib.util.find_spec("cv2") is None:
+            raise ConfigError("model.face_crop (on for the paper preset) needs OpenCV's face detector: "
+                              "pip install 'opencv-python-headless>=4.14,<5' (the faces extra), or set "
+                              "model.face_crop: false to keep whole frames")
 
 
 def initial_checkpoint(cfg) -> Path:
@@ -108,7 +115,8 @@ def initial_checkpoint(cfg) -> Path:
         return folder
     logger.info("assembling the %s preset from its components into %s", cfg["model"]["preset"], folder)
     try:
-        model, processor = assemble_from_components(cfg["model"]["components"], **cfg["model"]["overrides"])
+        model, processor = assemble_from_components(cfg["model"]["components"], face_crop=cfg["model"]["face_crop"],
+                                                    **cfg["model"]["overrides"])
     except ComponentError as error:
         raise ConfigError(str(error)) from None
     if int(os.environ.get("RANK", "0")) == 0:

@@ -184,7 +184,7 @@ def caption_agreement(checkpoint, root: Path, manifest_rows, kept_rows, batch_si
 
     true_rows = [{"video_path": str(root / r["video_path"]), "start": r["start"], "end": r["end"],
                   "transcript": r["transcript"]} for r in manifest_rows]
-    true_captions, _ = caption(turn_inputs(true_rows))  # both sides read the same way as profile_session
+    true_captions, _ = caption(turn_inputs(true_rows, pipe))  # both sides read the same way as profile_session
     by_subject = {}
     for row in manifest_rows:
         by_subject.setdefault(row["subject_id"], []).append(row)
@@ -198,7 +198,7 @@ def caption_agreement(checkpoint, root: Path, manifest_rows, kept_rows, batch_si
             auto_rows.append(r)
             auto_truth.append(by_subject[subject][k])
     t0 = time.perf_counter()
-    auto_captions, _ = caption(turn_inputs(auto_rows))
+    auto_captions, _ = caption(turn_inputs(auto_rows, pipe))
     auto_seconds = time.perf_counter() - t0
 
     def scored(captions, rows):

@@ -50,7 +50,7 @@ def profile_session(pipe, recording, transcript=None, *, detection: bool = False
     if not rows:
         raise SegmentationError(f"{transcript or recording}: no turn of the patient ({patient}) is left "
                                 f"({drop_summary(dropped)})")
-    items = turn_inputs(rows)
+    items = turn_inputs(rows, pipe)
     stream = pipe((x for x in items), batch_size=batch_size, language=language)
     captions = list(tqdm(stream, total=len(items), desc="Captioning", unit="turn", disable=not progress))
     written = [c["caption"] for c in captions if c["caption"].strip()]
@@ -65,12 +65,13 @@ def profile_session(pipe, recording, transcript=None, *, detection: bool = False
     return SessionProfile(rows, dropped, patient, captions, profile, screening)
 
 
-def turn_inputs(rows) -> list[dict]:
+def turn_inputs(rows, pipe) -> list[dict]:
     """Pipeline inputs of `ecmc segment` rows, each with its turn's waveform read by seeking
-    (processing_ecmc.transcribe.read_segment, PyAV from the `interview` extra; without it the
-    pipeline reads the files itself, decoding each track whole once)."""
+    (processing_ecmc.transcribe.read_segment, PyAV from the `interview` extra). Without PyAV, or for
+    a checkpoint whose code predates waveform inputs, the pipeline reads the files itself (decoding
+    each track whole, once)."""
     items = [pipeline_input(row) for row in rows]
-    if importlib.util.find_spec("av") is None:
+    if importlib.util.find_spec("av") is None or not getattr(pipe.processor, "takes_audio_waveforms", False):
         return items
     from processing_ecmc.transcribe import read_segment
 

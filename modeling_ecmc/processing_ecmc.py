@@ -124,6 +124,9 @@ class ECMCProcessor(ProcessorMixin):
         face_margin: padding on each side of the face box, as a fraction of its side.
     """
 
+    # load_media takes a decoded audio segment (checkpoints saved before it carry code that does not)
+    takes_audio_waveforms = True
+
     def __init__(self, image_processor=None, feature_extractor=None, tokenizer=None, text_tokenizer=None,
                  num_frames: int = 8, num_query_tokens: int = 32, max_text_tokens: int = 128,
                  max_caption_tokens: int = 192, max_audio_seconds: float = 60.0,

@@ -193,3 +193,16 @@ def test_audio_with_a_separate_video(sessions, tmp_path):
     assert [(r["audio_path"], r["video_path"]) for r in rows] == [(str(audio), str(video))] * 2
     for row, utt in zip(rows, truth[0]["utterances"]):
         assert abs(row["start"] - utt["start"]) <= 0.5 and abs(row["end"] - utt["end"]) <= 0.5
+
+
+def test_checkpoints_older_than_waveform_inputs_get_paths(sessions, tiny_checkpoint):
+    from evaluation_ecmc.session_profile import turn_inputs
+    from modeling_ecmc.pipeline_ecmc import load_pipeline
+
+    root, _, truth = sessions
+    rows = [{"video_path": str(root / truth[0]["video_path"]), "start": u["start"], "end": u["end"],
+             "transcript": "x"} for u in truth[0]["utterances"]]
+    pipe = load_pipeline(tiny_checkpoint)
+    assert all(isinstance(item["audio"], np.ndarray) for item in turn_inputs(rows, pipe))
+    pipe.processor.takes_audio_waveforms = False  # what a checkpoint saved before this code carries (no such flag)
+    assert all("audio" not in item and item["video"] == rows[0]["video_path"] for item in turn_inputs(rows, pipe))

@@ -21,7 +21,7 @@ def sessions(interview_sessions):
 
 
 def _espeak_wav(path, sentences, voice="en-us+f2"):
-    """One voice saying `sentences` with 1.5 s of silence between them."""
+    """One voice saying `sentences` with 2.5 s of silence between them (longer than turns.MERGE_GAP)."""
     pieces = []
     for n, text in enumerate(sentences):
         out = path.with_name(f"part{n}.wav")
@@ -29,7 +29,7 @@ def _espeak_wav(path, sentences, voice="en-us+f2"):
         with wave.open(str(out)) as w:
             x = np.frombuffer(w.readframes(w.getnframes()), "<i2")
             rate = w.getframerate()
-        pieces += [x, np.zeros(int(1.5 * rate), "<i2")]
+        pieces += [x, np.zeros(int(2.5 * rate), "<i2")]
     with wave.open(str(path), "wb") as w:
         w.setnchannels(1)
         w.setsampwidth(2)

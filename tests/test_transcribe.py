@@ -13,6 +13,7 @@ from media_fixtures import make_audio, make_video
 from processing_ecmc import synth
 
 pytest.importorskip("faster_whisper")
+pytestmark = pytest.mark.slow  # real Whisper and speaker-encoder weights
 
 
 @pytest.fixture

@@ -156,6 +156,11 @@ def caption(argv):
         print(f"[ecmc] {len(results)} caption(s) written to {args.output.resolve()}")
 
 
+def _where(item: dict) -> dict:
+    """The media and times of a pipeline input: what a captions.jsonl line says it describes."""
+    return {k: item[k] for k in ("video", "audio", "start", "end") if k in item}
+
+
 def _write_captions(pipe, inputs: list[dict], output: Path | None, batch_size: int, options: dict) -> list[dict]:
     """Caption `inputs` in batches (a progress bar); one JSON line each to `output` (appearing whole,
     once every caption is written), else printed. Returns the results."""
@@ -172,7 +177,7 @@ def _write_captions(pipe, inputs: list[dict], output: Path | None, batch_size: i
         for item, result in tqdm(zip(inputs, stream), total=len(inputs), desc="Captioning", unit="utt",
                                  disable=len(inputs) < 2):
             results.append(result)
-            where = {k: item[k] for k in ("video", "audio", "start", "end") if k in item}
+            where = _where(item)
             if out:
                 out.write(json.dumps({**where, **result}, ensure_ascii=False) + "\n")
             else:
@@ -262,8 +267,7 @@ def profile_session(argv):
     print(f"[ecmc] {result.summary}")
     args.output.mkdir(parents=True, exist_ok=True)  # only now: a failed run leaves nothing behind
     write_turns(result.turns, args.output / "turns.jsonl")
-    where = [{k: item[k] for k in ("video", "audio", "start", "end") if k in item}
-             for item in map(pipeline_input, result.turns)]
+    where = [_where(pipeline_input(row)) for row in result.turns]
     write_text(args.output / "captions.jsonl", "".join(json.dumps({**w, **c}, ensure_ascii=False) + "\n"
                                                        for w, c in zip(where, result.captions)))
     write_text(args.output / "profile.txt", result.profile + "\n")

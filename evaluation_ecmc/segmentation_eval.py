@@ -177,14 +177,12 @@ def caption_agreement(checkpoint, root: Path, manifest_rows, kept_rows, batch_si
 
     pipe = load_pipeline(checkpoint)
 
-    def caption(items):
-        t0 = time.perf_counter()
-        out = [r["caption"] for r in pipe(items, batch_size=batch_size)]
-        return out, time.perf_counter() - t0
+    def caption(rows):  # both sides read the media the way profile_session does
+        return [r["caption"] for r in pipe(turn_inputs(rows, pipe), batch_size=batch_size)]
 
     true_rows = [{"video_path": str(root / r["video_path"]), "start": r["start"], "end": r["end"],
                   "transcript": r["transcript"]} for r in manifest_rows]
-    true_captions, _ = caption(turn_inputs(true_rows, pipe))  # both sides read the same way as profile_session
+    true_captions = caption(true_rows)
     by_subject = {}
     for row in manifest_rows:
         by_subject.setdefault(row["subject_id"], []).append(row)
@@ -198,7 +196,7 @@ def caption_agreement(checkpoint, root: Path, manifest_rows, kept_rows, batch_si
             auto_rows.append(r)
             auto_truth.append(by_subject[subject][k])
     t0 = time.perf_counter()
-    auto_captions, _ = caption(turn_inputs(auto_rows, pipe))
+    auto_captions = caption(auto_rows)
     auto_seconds = time.perf_counter() - t0
 
     def scored(captions, rows):

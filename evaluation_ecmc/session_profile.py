@@ -15,7 +15,6 @@ Nothing is logged but counts.
 """
 
 import importlib.util
-
 from dataclasses import dataclass
 
 from modeling_ecmc.vocabulary_ecmc import DEFAULT_LANGUAGE

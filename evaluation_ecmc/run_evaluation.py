@@ -78,11 +78,19 @@ def caption_split(model, processor, dataset, batch_size=16, max_new_tokens=None,
     return captions, torch.cat(h_e).numpy(), torch.cat(h_c).numpy()
 
 
-@torch.no_grad()
-def embed_split(model, dataset, batch_size=64):
-    """(h_e, h_c) of every item of a CachedFeatureDataset: the BridgeNet alone, no decoding."""
-    bridges = [bridge for _, bridge in bridge_batches(model, dataset, batch_size)]
-    return (torch.cat([b.h_e.float() for b in bridges]).numpy(), torch.cat([b.h_c.float() for b in bridges]).numpy())
+def synth_cues(data_cfg: dict, *splits) -> dict | None:
+    """{utterance id: cues.jsonl record} when the data set is ECMC-Synth's and every row of `splits` has
+    one, else None (the per-channel read-back and the channel probes need them)."""
+    path = Path(data_cfg["synth_dir"]) / "cues.jsonl"
+    if not data_cfg["synth_preset"] or not path.is_file():
+        return None
+    cues = {r["utterance_id"]: r for r in map(json.loads, path.read_text(encoding="utf-8").splitlines()) if r}
+    missing = [u for rows in splits for u in rows["utterance_id"] if u not in cues]
+    if missing:
+        logger.warning("%s has no cues for %d of the rows (e.g. %s): no per-channel read-back", path, len(missing),
+                       missing[0])
+        return None
+    return cues
 
 
 def llm_resolver(model, processor):
@@ -185,10 +193,12 @@ def evaluate(checkpoint, cfg, output=None, split="test", profile_subjects=1):
     from modeling_ecmc.vocabulary_ecmc import reference_caption
 
     from .caption_metrics import compute_caption_metrics
+    from .channel_readback import channel_readback, channel_table_markdown
     from .detection import write_profiles
     from .label_readback import readback_scores
     from .report import (caption_table_markdown, examples_markdown, knn_table_markdown, readback_table_markdown,
                          write_report)
+    from .stage_probes import caption_scores, collect_stages, majority_scores, probe_stages, probe_table_markdown, probe_targets
     from .statistics import group_statistics_from_rows, knn_accuracy, label_names, plot_group_statistics, plot_tsne
 
     output = Path(output or Path(cfg["output_dir"]) / "evaluation")
@@ -221,11 +231,20 @@ def evaluate(checkpoint, cfg, output=None, split="test", profile_subjects=1):
     train = dsd["train"]
     readback = readback_scores(captions, rows["emotion_label"], rows["cognition_labels"], languages,
                                train["emotion_label"], train["cognition_labels"])
-    train_h_e, train_h_c = embed_split(model, cached_dataset(model, processor, train, cfg["data"]["cache_dir"],
-                                                             cfg["data"]["cache_batch_size"]))
-    knn = {"h_e / emotion": knn_accuracy(h_e, rows["emotion_label"], train_embeddings=train_h_e,
+    cues = synth_cues(cfg["data"], rows, train) if set(languages) == {"en"} else None  # English phrase banks
+    channels = channel_readback(captions, [cues[u] for u in rows["utterance_id"]], references) if cues else None
+    with timed("stage probes"):
+        train_stages = collect_stages(model, cached_dataset(model, processor, train, cfg["data"]["cache_dir"],
+                                                            cfg["data"]["cache_batch_size"]))
+        stages = collect_stages(model, dataset)
+        train_targets, targets = probe_targets(train, cues), probe_targets(rows, cues)
+        probes = {**probe_stages(train_stages, stages, train_targets, targets),
+                  "captions (read back)": caption_scores(readback, channels, len(rows)),
+                  "majority class of training": majority_scores(train_targets, targets)}
+    knn = {"h_e / emotion": knn_accuracy(h_e, rows["emotion_label"], train_embeddings=train_stages["h_e"],
                                          train_labels=train["emotion_label"]),
-           "h_c / cognition (exact match)": knn_accuracy(h_c, rows["cognition_labels"], train_embeddings=train_h_c,
+           "h_c / cognition (exact match)": knn_accuracy(h_c, rows["cognition_labels"],
+                                                         train_embeddings=train_stages["h_c"],
                                                          train_labels=train["cognition_labels"])}
     llm_choice = llm_resolver(model, processor)
     with timed("text-only LLM baseline"):
@@ -260,13 +279,16 @@ def evaluate(checkpoint, cfg, output=None, split="test", profile_subjects=1):
         ("Whole captions", caption_table_markdown(metrics, "caption")),
         ("Labels read back from generated captions", readback_table_markdown({"ECMC (ours)": readback})),
         ("k-NN accuracy of the BridgeNet embeddings (fitted on the training split)", knn_table_markdown(knn)),
+        *([("What the captions say about each channel (ECMC-Synth's cues)", channel_table_markdown(channels))]
+          if channels else []),
+        ("Linear probes at every stage (fitted on the training split; percent)", probe_table_markdown(probes)),
         *([("Depression and anxiety detection (Tables 3-4 layout)", detection_md)] if detection else []),
         (f"Example captions (the first {min(eval_cfg['num_examples'], len(rows))} of the split)",
          examples_markdown(*(values[:eval_cfg["num_examples"]] for values in (rows["utterance_id"], captions, references)))),
         ("Files", f"- generated captions: `captions.jsonl`\n- profiles of {len(profiles)} subject(s): `profiles.json`"),
     ]
     data = {"checkpoint": str(checkpoint), "split": split, "n": len(rows), "metrics": metrics,
-            "readback": readback, "knn": knn, "detection": detection}
+            "readback": readback, "channels": channels, "probes": probes, "knn": knn, "detection": detection}
     write_report(output, f"ECMC evaluation: {split} split ({len(rows)} utterances)", sections, figures, data,
                  notes=["Synthetic data (ECMC-Synth). Not a diagnostic device."])
     return output, data

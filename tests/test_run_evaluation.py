@@ -18,7 +18,9 @@ def test_evaluation_report(tmp_path, tiny_checkpoint, tiny_synth_dataset, caplog
     config = tmp_path / "config.yaml"
     config.write_text(yaml.safe_dump({
         "output_dir": str(tmp_path / "run"),
-        "data": {"synth_preset": None, "dataset": str(tiny_synth_dataset), "cache_dir": str(tmp_path / "cache")},
+        # ECMC-Synth's folder beside the data set: its cues.jsonl gives the per-channel read-back
+        "data": {"synth_preset": "tiny", "synth_dir": str(tiny_synth_dataset.parent / "synth"),
+                 "dataset": str(tiny_synth_dataset), "cache_dir": str(tmp_path / "cache")},
         "evaluate": {"max_new_tokens": 12, "batch_size": 2},
     }))
     with caplog.at_level(logging.INFO):
@@ -41,6 +43,14 @@ def test_evaluation_report(tmp_path, tiny_checkpoint, tiny_synth_dataset, caplog
     assert set(profiles) == set(load_dataset_dict(tiny_synth_dataset)["test"]["subject_id"])  # every subject
     report = (out / "report.md").read_text()
     assert "Table 1 layout" in report and "k-NN" in report and "Tables 3-4 layout" in report
+    n_test = data["n"]
+    assert "What the captions say about each channel" in report and "Linear probes at every stage" in report
+    face = data["channels"]["face valence"]
+    assert face["correct"] + face["wrong"] + face["not_mentioned"] == n_test
+    probes = data["probes"]
+    assert {"features: all", "h_e", "h_c", "soft tokens: emotion", "captions (read back)",
+            "majority class of training"} <= set(probes)
+    assert 0 <= probes["features: all"]["face"] <= 1 and 0 <= probes["h_c"]["cognition exact"] <= 1
     # a few generated captions beside their references (the report file, never the log)
     examples = report.split("## Example captions")[1].split("\n## ")[0]
     test_ids = load_dataset_dict(tiny_synth_dataset)["test"]["utterance_id"]

@@ -27,7 +27,7 @@ EMOTION_CHANNELS = ("face", "voice", "words", "topic")
 EVIDENCE_CHANNELS = tuple((domain, channel) for domain, channels in CHANNELS.items() for channel in channels)
 ROW_NAMES = {"face": "face valence", "voice": "voice valence", "words": "words valence", "topic": "words topic",
              **{key: f"{key[0]} evidence: {key[1]}" for key in EVIDENCE_CHANNELS}}
-_GISTS = [gist for clauses in EMOTION_CLAUSES.values() for _, gist in clauses]
+TOPICS = [gist for clauses in EMOTION_CLAUSES.values() for _, gist in clauses]  # what the words can be about
 
 
 def _alternation(phrases) -> str:
@@ -44,7 +44,7 @@ _FACE_RE, _FACE_VALENCE = _valence_matcher(FACE)
 _VOICE_RE, _VOICE_VALENCE = _valence_matcher(VOICE)
 # WORDS phrases wrap the topic: "talks happily about {g}" -> "talks happily about" + one of the gists
 _WORDS_PREFIX = {p.split("{g}")[0].strip().lower(): v for v, pairs in WORDS.items() for pair in pairs for p in pair}
-_WORDS_RE = re.compile(rf"\b({_alternation(_WORDS_PREFIX)})\s+({_alternation(_GISTS)})")
+_WORDS_RE = re.compile(rf"\b({_alternation(_WORDS_PREFIX)})\s+({_alternation(TOPICS)})")
 # evidence: phrase -> (domain, channel); the text channel of O/A/M is the gist of the spoken clause
 _EVIDENCE_OF = {p.lower(): key for key, phrases in EVIDENCE.items() for p in phrases}
 _EVIDENCE_OF.update({gist.lower(): (domain, "text") for domain, clauses in DEFICIT_CLAUSES.items()

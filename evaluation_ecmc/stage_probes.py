@@ -11,7 +11,20 @@ training split and scored on the evaluated split, for the emotion label, for the
 channel showed (ECMC-Synth's cues: face, voice, words; they differ from the label in the "off"
 utterances) and for each cognition label (exact match of the four binary probes). A drop from one
 stage to the next locates the loss; the probe is linear, so it is a lower bound on what a stage holds.
+With the cues there is one more target, the words' topic (which of ECMC-Synth's 18 emotion clauses
+was spoken, as the reference caption names it): the captions must name it, so the soft tokens must
+carry it.
+
+    python -m evaluation_ecmc.stage_probes --checkpoint outputs/demo/stage1/best --config configs/offline_demo.yaml
+
+prints the table for any checkpoint (a stage-1 one too: probes need no decoding), in seconds.
 """
+
+import argparse
+import json
+import logging
+import os
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -19,6 +32,7 @@ import torch
 from modeling_ecmc.vocabulary_ecmc import COGNITION_DOMAINS, COGNITION_LABELS, MODALITIES, STREAMS, feature_input_names
 
 CHANNEL_TARGETS = {"face": "face", "voice": "voice", "words": "text"}  # probe target -> cues.jsonl key
+EMOTION_TARGETS = ("emotion", *CHANNEL_TARGETS, "topic")
 
 
 def _pooled_features(batch) -> dict:
@@ -73,8 +87,13 @@ def probe_targets(rows, cues_by_id: dict | None = None) -> dict:
     for j, name in enumerate(COGNITION_LABELS):
         targets[name] = cognition[:, j]
     if cues_by_id:
+        from .channel_readback import TOPICS, read_channels
+
         for target, key in CHANNEL_TARGETS.items():
             targets[target] = np.asarray([cues_by_id[u][key] for u in rows["utterance_id"]], dtype=int)
+        topics = [read_channels(caption).get("topic", {None}) for caption in rows["emotion_caption"]]
+        targets["topic"] = np.asarray([TOPICS.index(next(iter(t))) if len(t) == 1 and None not in t else -1
+                                       for t in topics], dtype=int)
     return targets
 
 
@@ -95,7 +114,7 @@ def _f1(pred, gold) -> float:
 
 
 def _scores(pred: dict, gold: dict) -> dict:
-    out = {t: float(np.mean(pred[t] == gold[t])) for t in ("emotion", *CHANNEL_TARGETS) if t in gold and t in pred}
+    out = {t: float(np.mean(pred[t] == gold[t])) for t in EMOTION_TARGETS if t in gold and t in pred}
     if all(name in pred for name in COGNITION_LABELS):
         out["cognition exact"] = float(np.mean(np.all([pred[n] == gold[n] for n in COGNITION_LABELS], axis=0)))
         out.update({f"F1 {d}": _f1(pred[n], gold[n]) for d, n in zip(COGNITION_DOMAINS, COGNITION_LABELS)})
@@ -121,7 +140,8 @@ def caption_scores(readback: dict, channels: dict | None, n: int) -> dict:
     a channel the caption does not mention counts as wrong, as an unreadable label does."""
     out = {"emotion": readback["emotion"]["accuracy"]}
     if channels:
-        for target, row in (("face", "face valence"), ("voice", "voice valence"), ("words", "words valence")):
+        for target, row in (("face", "face valence"), ("voice", "voice valence"), ("words", "words valence"),
+                            ("topic", "words topic")):
             out[target] = channels[row]["correct"] / n
     out["cognition exact"] = readback["cognition"]["exact_match"]
     out.update({f"F1 {d}": readback["cognition"][n]["f1"] for d, n in zip(COGNITION_DOMAINS, COGNITION_LABELS)})
@@ -137,10 +157,51 @@ def majority_scores(train_targets: dict, targets: dict) -> dict:
 
 def probe_table_markdown(results: dict) -> str:
     """{stage: scores} (with the captions and majority rows) -> one markdown table, percent."""
-    columns = [c for c in ("emotion", *CHANNEL_TARGETS, "cognition exact", *(f"F1 {d}" for d in COGNITION_DOMAINS))
+    columns = [c for c in (*EMOTION_TARGETS, "cognition exact", *(f"F1 {d}" for d in COGNITION_DOMAINS))
                if any(c in r for r in results.values())]
     lines = ["| Stage | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
     for stage, scores in results.items():
         cells = [f"{100 * scores[c]:.1f}" if c in scores else "" for c in columns]
         lines.append(f"| {stage} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def main(argv=None):
+    from modeling_ecmc import ECMCForConditionalGeneration
+    from modeling_ecmc.processing_ecmc import ECMCProcessor
+    from processing_ecmc.cached_dataset import cached_dataset
+    from processing_ecmc.dataset_io import load_dataset_dict
+    from training_ecmc.config import load_config
+
+    from .run_evaluation import synth_cues
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--checkpoint", type=Path, required=True, help="an ECMC checkpoint folder (stage 1 or 2)")
+    parser.add_argument("--config", type=Path, help="the training config (data set, feature cache)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config value")
+    parser.add_argument("--split", default="test", help="the split to score (probes are fitted on train)")
+    parser.add_argument("--output", type=Path, help="also write the scores to this JSON file")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    cfg = load_config(args.config, args.set)
+    dsd = load_dataset_dict(cfg["data"]["dataset"])
+    model = ECMCForConditionalGeneration.from_pretrained(args.checkpoint)
+    processor = ECMCProcessor.from_pretrained(args.checkpoint, trust_remote_code=False)
+    train, rows = dsd["train"], dsd[args.split]
+    cues = synth_cues(cfg["data"], rows, train)
+    stages = {name: collect_stages(model, cached_dataset(model, processor, split, cfg["data"]["cache_dir"],
+                                                         cfg["data"]["cache_batch_size"]))
+              for name, split in (("train", train), (args.split, rows))}
+    train_targets, targets = probe_targets(train, cues), probe_targets(rows, cues)
+    results = {**probe_stages(stages["train"], stages[args.split], train_targets, targets),
+               "majority class of training": majority_scores(train_targets, targets)}
+    if args.output:
+        from modeling_ecmc.atomic_io import write_text
+
+        write_text(args.output, json.dumps(results, indent=1))
+    print(probe_table_markdown(results))
+
+
+if __name__ == "__main__":
+    main()

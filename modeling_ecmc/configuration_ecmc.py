@@ -116,6 +116,10 @@ class ECMCConfig(PreTrainedConfig):
         loss_variant: "paper" (Eq. 10-12 with the DESIGN §1 conventions) or "reference" (the
             authors' public code).
         emotion_loss_weight / cognition_loss_weight: weights of L_emo and L_cog in Eq. 13.
+        modality_loss_weight: weight of an added stage-1 loss (not in the paper; 0 = off): L_emo and
+            L_cog also on each modality's own pooled Eq. 8 head output, averaged. Without it the
+            fused embedding can meet Eq. 13 through the modalities that are easiest to read, and the
+            Q-Former of another learns little (the demo's audio: README, "What learns in the demo").
         text_feature_mode: "tokens" (BERT token states, the paper's H_t) or "mean" (one
             mean-pooled sentence vector, as the authors' code).
         emotion_token_id / cognition_token_id: ids of the placeholder tokens the processor puts in
@@ -148,6 +152,7 @@ class ECMCConfig(PreTrainedConfig):
     loss_variant: str = "paper"
     emotion_loss_weight: float = 1.0
     cognition_loss_weight: float = 1.0
+    modality_loss_weight: float = 0.0
     text_feature_mode: str = "tokens"
     emotion_token_id: int = 32000
     cognition_token_id: int = 32001
@@ -165,6 +170,8 @@ class ECMCConfig(PreTrainedConfig):
             raise ValueError(f"loss_variant must be one of {LOSS_VARIANTS}, got {self.loss_variant!r}")
         if self.text_feature_mode not in TEXT_FEATURE_MODES:
             raise ValueError(f"text_feature_mode must be one of {TEXT_FEATURE_MODES}, got {self.text_feature_mode!r}")
+        if self.modality_loss_weight < 0:
+            raise ValueError(f"modality_loss_weight must be >= 0, got {self.modality_loss_weight}")
         if self.contrastive_temperature <= 0:
             raise ValueError(f"contrastive_temperature must be > 0, got {self.contrastive_temperature}")
         if self.bridge_hidden_size is None:

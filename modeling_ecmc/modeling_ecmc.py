@@ -37,7 +37,10 @@ from .generation_ecmc import caption_generation_config
 @dataclass
 class ECMCModelOutput(ModelOutput):
     """
-    loss: L_emo + L_cog (Eq. 13, weighted by the config), when labels are given.
+    loss: L_emo + L_cog (Eq. 13, weighted by the config), when labels are given; plus
+        `modality_loss_weight` x `modality_loss` where that weight is set.
+    modality_loss: the mean of L_emo / L_cog on each modality's own pooled head output (not in the
+        paper; only when `config.modality_loss_weight` > 0).
     h_e / h_c: (batch, d_e) pooled, L2-normalised emotion / cognition embeddings (Eq. 9).
     emotion_query_output / cognition_query_output: (batch, l_q, d_e) un-pooled fused query
         outputs, the tokens the LLM receives after projection.
@@ -47,6 +50,7 @@ class ECMCModelOutput(ModelOutput):
     loss: torch.FloatTensor | None = None
     emotion_loss: torch.FloatTensor | None = None
     cognition_loss: torch.FloatTensor | None = None
+    modality_loss: torch.FloatTensor | None = None
     h_e: torch.FloatTensor | None = None
     h_c: torch.FloatTensor | None = None
     emotion_query_output: torch.FloatTensor | None = None
@@ -138,7 +142,9 @@ class ECMCBridgeStream(nn.Module):
             outputs.append(self.heads[m](z) * present[m][:, None, None].to(z.dtype))
         fused = self.fusion(torch.cat(outputs, dim=-1))  # (batch, l_q, d_e)
         pooled = F.normalize(fused.mean(dim=1), p=2, dim=-1)  # Eq. 9
-        return fused, pooled
+        # each modality's own pooled head output, for `modality_loss_weight` (not in the paper)
+        per_modality = {m: F.normalize(z.mean(dim=1), p=2, dim=-1) for m, z in zip(self.modalities, outputs)}
+        return fused, pooled, per_modality
 
 
 class ECMCPreTrainedModel(PreTrainedModel):
@@ -291,28 +297,35 @@ class ECMCModel(ECMCPreTrainedModel):
         batch = next(iter(features.values())).shape[0]
         self._check_labels(emotion_labels, cognition_labels, batch)
 
-        fused, pooled = {}, {}
+        fused, pooled, per_modality = {}, {}, {}
         for stream in STREAMS:
-            fused[stream], pooled[stream] = self.bridge[stream](features, masks, present)
+            fused[stream], pooled[stream], per_modality[stream] = self.bridge[stream](features, masks, present)
 
-        losses = {}
-        if emotion_labels is not None:
-            losses["emotion"] = emotion_contrastive_loss(
-                pooled["emotion"], emotion_labels, self.config.contrastive_temperature, self.config.loss_variant
-            )
-        if cognition_labels is not None:
-            losses["cognition"] = cognition_contrastive_loss(
-                pooled["cognition"], cognition_labels, self.config.contrastive_temperature, self.config.loss_variant
-            )
-        loss = None
+        c = self.config
+        losses, modality_losses = {}, []
+        for stream, loss_fn, labels, weight in (
+            ("emotion", emotion_contrastive_loss, emotion_labels, c.emotion_loss_weight),
+            ("cognition", cognition_contrastive_loss, cognition_labels, c.cognition_loss_weight),
+        ):
+            if labels is None:
+                continue
+            losses[stream] = loss_fn(pooled[stream], labels, c.contrastive_temperature, c.loss_variant)
+            if c.modality_loss_weight and weight:
+                # the same loss on each modality alone, over the samples that have it
+                modality_losses += [weight * loss_fn(h[present[m]], labels[present[m]], c.contrastive_temperature,
+                                                     c.loss_variant)
+                                    for m, h in per_modality[stream].items() if present[m].sum() > 1]
+        loss = modality_loss = None
         if losses:  # Eq. 13
-            loss = self.config.emotion_loss_weight * losses.get("emotion", 0.0) + (
-                self.config.cognition_loss_weight * losses.get("cognition", 0.0)
-            )
+            loss = c.emotion_loss_weight * losses.get("emotion", 0.0) + c.cognition_loss_weight * losses.get("cognition", 0.0)
+        if modality_losses:
+            modality_loss = torch.stack(modality_losses).mean()
+            loss = loss + c.modality_loss_weight * modality_loss
         return ECMCModelOutput(
             loss=loss,
             emotion_loss=losses.get("emotion"),
             cognition_loss=losses.get("cognition"),
+            modality_loss=modality_loss,
             h_e=pooled["emotion"],
             h_c=pooled["cognition"],
             emotion_query_output=fused["emotion"],

@@ -169,7 +169,8 @@ def test_wrong_placeholder_count_is_an_error(model):
 
 
 @pytest.mark.parametrize("bad", [dict(modalities=[]), dict(modalities=["smell"]), dict(loss_variant="x"),
-                                 dict(contrastive_temperature=0), dict(text_feature_mode="max")])
+                                 dict(contrastive_temperature=0), dict(text_feature_mode="max"),
+                                 dict(modality_loss_weight=-1.0)])
 def test_bad_config_values(bad):
     with pytest.raises(ValueError):
         tiny_config(**bad)
@@ -219,3 +220,37 @@ def test_query_tokens_start_random_and_distinct(tmp_path):
     for name, p in fresh.named_parameters():
         if "query_tokens" in name:
             assert torch.equal(p, dict(reloaded.named_parameters())[name]), name
+
+
+
+def test_modality_loss_trains_a_modality_the_fused_embedding_ignores():
+    """`modality_loss_weight`: L_emo / L_cog also on each modality's own pooled head output. With the
+    fusion blind to audio (its W_3 columns zero), Eq. 13 gives audio's Q-Former no gradient; the
+    modality loss does, and the total is Eq. 13 + w x the mean of the six per-modality losses."""
+    from modeling_ecmc.losses_ecmc import cognition_contrastive_loss, emotion_contrastive_loss
+
+    labels = dict(emotion_labels=torch.tensor([0, 1, 0, -1]),
+                  cognition_labels=torch.tensor([[0, 1, 0, 0], [0, 0, 0, 0], [0, 1, 0, 0], [1, 0, 0, 1]]))
+    loss_fns = {"emotion": (emotion_contrastive_loss, "emotion_labels"),
+                "cognition": (cognition_contrastive_loss, "cognition_labels")}
+    for weight in (0.0, 0.5):
+        torch.manual_seed(0)
+        model = ECMCModel(tiny_config(modality_loss_weight=weight)).eval()
+        width = model.config.modality_output_size
+        heads = {}
+        for stream_name, stream in model.bridge.items():
+            with torch.no_grad():  # modalities video, audio, text: audio is the middle block of W_3's input
+                stream.fusion.weight[:, width:2 * width] = 0
+            for m, head in stream.heads.items():
+                head.register_forward_hook(lambda mod, args, output, key=(stream_name, m): heads.__setitem__(key, output))
+        out = model(**tiny_raw_inputs(batch=4), **labels)
+        out.loss.backward()
+        grad = model.bridge["emotion"].qformers["audio"].encoder.layer[0].crossattention.attention.query.weight.grad
+        if weight == 0:
+            assert out.modality_loss is None and (grad is None or grad.abs().max() == 0)
+            continue
+        assert grad.abs().max() > 0
+        expected = torch.stack([fn(torch.nn.functional.normalize(heads[s, m].mean(dim=1), dim=-1), labels[key], 0.1)
+                                for s, (fn, key) in loss_fns.items() for m in ("video", "audio", "text")]).mean()
+        torch.testing.assert_close(out.modality_loss, expected)
+        torch.testing.assert_close(out.loss, out.emotion_loss + out.cognition_loss + weight * expected)

@@ -41,7 +41,7 @@ def test_probes_find_the_label_where_it_is():
               "h_e": rng.normal(size=(n_train + n, 7)),  # noise
               "h_c": cognition + 0.2 * rng.normal(size=(n_train + n, 4))}
     rows = {"emotion_label": emotion.tolist(), "cognition_labels": cognition.tolist(),
-            "utterance_id": [f"u{i}" for i in range(n_train + n)]}
+            "utterance_id": [f"u{i}" for i in range(n_train + n)], "emotion_caption": [""] * (n_train + n)}
     cues = {u: {"face": e, "voice": e, "text": -e} for u, e in zip(rows["utterance_id"], emotion.tolist())}
     targets = probe_targets(rows, cues)
     split = lambda d, sl: {k: v[sl] for k, v in d.items()}  # noqa: E731
@@ -54,5 +54,5 @@ def test_probes_find_the_label_where_it_is():
     chance = majority_scores(split(targets, slice(0, n_train)), split(targets, slice(n_train, None)))
     assert 0.2 < chance["emotion"] < 0.5 and chance["F1 orientation"] == 0.0
     table = probe_table_markdown({**results, "majority class of training": chance})
-    assert table.splitlines()[0].startswith("| Stage | emotion | face | voice | words | cognition exact | F1 orientation")
-    assert "| h_c |  |  |  |  |" in table  # no emotion scores for the cognition stream
+    assert table.splitlines()[0].startswith("| Stage | emotion | face | voice | words | topic | cognition exact | F1 orientation")
+    assert "| h_c |  |  |  |  |  |" in table  # no emotion scores for the cognition stream

@@ -19,9 +19,14 @@ A caption that mentions a channel with more than one valence (or topic) counts a
 matched longest first, so "happy talk of" is not also read as "talk of". English only.
 """
 
+import json
+import logging
 import re
+from pathlib import Path
 
 from processing_ecmc.synth import CHANNELS, DEFICIT_CLAUSES, EMOTION_CLAUSES, EVIDENCE, FACE, VOICE, WORDS
+
+logger = logging.getLogger(__name__)
 
 EMOTION_CHANNELS = ("face", "voice", "words", "topic")
 EVIDENCE_CHANNELS = tuple((domain, channel) for domain, channels in CHANNELS.items() for channel in channels)
@@ -86,7 +91,7 @@ def _verdict(key, claim: set | None, truth) -> str:
     """"correct" / "wrong" / "not mentioned" of one channel's claim."""
     if not claim:
         return "not mentioned"
-    if key in ("face", "voice", "words", "topic"):
+    if key in EMOTION_CHANNELS:
         return "correct" if claim == {truth[key]} else "wrong"
     if not truth[key]["present"]:
         return "wrong"  # evidence the input does not have: invented
@@ -132,3 +137,18 @@ def channel_table_markdown(results: dict) -> str:
         lines.append(f"| {name} | {r['correct']} | {r['wrong']} | {r['not_mentioned']} | {share} | "
                      f"{r['named_as_reference']} of {r['in_reference']} |")
     return "\n".join(lines)
+
+
+def synth_cues(data_cfg: dict, *splits) -> dict | None:
+    """{utterance id: cues.jsonl record} when the data set is ECMC-Synth's and every row of `splits` has
+    one, else None (the per-channel read-back and the channel probes need them)."""
+    path = Path(data_cfg["synth_dir"]) / "cues.jsonl"
+    if not data_cfg["synth_preset"] or not path.is_file():
+        return None
+    cues = {r["utterance_id"]: r for r in map(json.loads, path.read_text(encoding="utf-8").splitlines()) if r}
+    missing = [u for rows in splits for u in rows["utterance_id"] if u not in cues]
+    if missing:
+        logger.warning("%s has no cues for %d of the rows (e.g. %s): no per-channel read-back", path, len(missing),
+                       missing[0])
+        return None
+    return cues

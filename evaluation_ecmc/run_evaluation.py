@@ -78,21 +78,6 @@ def caption_split(model, processor, dataset, batch_size=16, max_new_tokens=None,
     return captions, torch.cat(h_e).numpy(), torch.cat(h_c).numpy()
 
 
-def synth_cues(data_cfg: dict, *splits) -> dict | None:
-    """{utterance id: cues.jsonl record} when the data set is ECMC-Synth's and every row of `splits` has
-    one, else None (the per-channel read-back and the channel probes need them)."""
-    path = Path(data_cfg["synth_dir"]) / "cues.jsonl"
-    if not data_cfg["synth_preset"] or not path.is_file():
-        return None
-    cues = {r["utterance_id"]: r for r in map(json.loads, path.read_text(encoding="utf-8").splitlines()) if r}
-    missing = [u for rows in splits for u in rows["utterance_id"] if u not in cues]
-    if missing:
-        logger.warning("%s has no cues for %d of the rows (e.g. %s): no per-channel read-back", path, len(missing),
-                       missing[0])
-        return None
-    return cues
-
-
 def llm_resolver(model, processor):
     """`detection.resolve_llm` that loads each choice once per evaluation (the text baseline, the profiles and
     the detection questions often name the same LLM)."""
@@ -193,7 +178,7 @@ def evaluate(checkpoint, cfg, output=None, split="test", profile_subjects=1):
     from modeling_ecmc.vocabulary_ecmc import reference_caption
 
     from .caption_metrics import compute_caption_metrics
-    from .channel_readback import channel_readback, channel_table_markdown
+    from .channel_readback import channel_readback, channel_table_markdown, synth_cues
     from .detection import write_profiles
     from .label_readback import readback_scores
     from .report import (caption_table_markdown, examples_markdown, knn_table_markdown, readback_table_markdown,

@@ -173,7 +173,7 @@ def main(argv=None):
     from processing_ecmc.dataset_io import load_dataset_dict
     from training_ecmc.config import load_config
 
-    from .run_evaluation import synth_cues
+    from .channel_readback import synth_cues
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", type=Path, required=True, help="an ECMC checkpoint folder (stage 1 or 2)")

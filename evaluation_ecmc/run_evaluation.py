@@ -52,10 +52,11 @@ def bridge_batches(model, dataset, batch_size, desc=None):
 
 
 @torch.no_grad()
-def caption_split(model, processor, dataset, batch_size=16, max_new_tokens=None, language=None):
+def caption_split(model, processor, dataset, batch_size=16, max_new_tokens=None, language=None, transcripts=None):
     """Greedy captions and (h_e, h_c) for every item of a CachedFeatureDataset, in order. `language`:
     one for every item, a list of one per item (each prompt in its own), or None (the processor's).
     `max_new_tokens`: None takes the checkpoint's generation config (`generation_config.json`).
+    `transcripts`: one per item, for a processor with `prompt_transcript` (required there).
 
     The BridgeNet runs once per batch: its output gives h_e / h_c and fills the prompt's placeholders
     (`model.embed_prompt`, what the model's forward does at prefill), and the decoder generates from
@@ -71,7 +72,9 @@ def caption_split(model, processor, dataset, batch_size=16, max_new_tokens=None,
         n = len(bridge.h_e)
         h_e.append(bridge.h_e.float())
         h_c.append(bridge.h_c.float())
-        prompt = processor.caption_inputs(language=languages[len(captions):len(captions) + n], batch=n)
+        rows = slice(len(captions), len(captions) + n)
+        prompt = processor.caption_inputs(language=languages[rows], batch=n,
+                                          transcripts=transcripts[rows] if transcripts is not None else None)
         ids = model.language_model.generate(inputs_embeds=model.embed_prompt(prompt["input_ids"], bridge),
                                             attention_mask=prompt["attention_mask"], generation_config=settings)
         captions += [c["caption"] for c in processor.post_process_caption(ids)]
@@ -200,7 +203,7 @@ def evaluate(checkpoint, cfg, output=None, split="test", profile_subjects=1):
     dataset = cached_dataset(model, processor, rows, cfg["data"]["cache_dir"], cfg["data"]["cache_batch_size"])
     with timed(f"captions of {len(rows)} utterances"):
         captions, h_e, h_c = caption_split(model, processor, dataset, eval_cfg["batch_size"], eval_cfg["max_new_tokens"],
-                                           languages)
+                                           languages, rows["transcript"])
     references = [reference_caption(r) for r in rows]
     write_text(output / "captions.jsonl", "".join(  # sensitive: a file, never the log
         json.dumps({"utterance_id": row["utterance_id"], "caption": caption}, ensure_ascii=False) + "\n"

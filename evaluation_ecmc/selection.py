@@ -21,7 +21,8 @@ def readback_scorer(processor, cfg):
 
     def score(model, dataset) -> float:
         languages = [lang or processor.language for lang in dataset.languages]
-        captions, _, _ = caption_split(model, processor, dataset.cached, batch_size, max_new_tokens, languages)
+        captions, _, _ = caption_split(model, processor, dataset.cached, batch_size, max_new_tokens, languages,
+                                       dataset.transcripts)
         scores = readback_scores(captions, *dataset.labels, language=languages)
         return (scores["emotion"]["accuracy"] + scores["cognition"]["exact_match"]) / 2
 

@@ -120,7 +120,7 @@ def build_model_card(model, processor, repo_id: str, report: dict | None = None,
         parameters={"total": _count(model.num_parameters()), "trained": _count(trained)},
         evaluation=_evaluation(report) if report else None, dataset_name=dataset_name,
         synthetic_data=dataset_name == "ECMC-Synth", languages=[processor.language],
-        face_crop=getattr(processor, "face_crop", False),
+        face_crop=getattr(processor, "face_crop", False), prompt_transcript=getattr(processor, "prompt_transcript", False),
     )
 
 

@@ -122,6 +122,10 @@ class ECMCConfig(PreTrainedConfig):
             Q-Former of another learns little (the demo's audio: README, "What learns in the demo").
         text_feature_mode: "tokens" (BERT token states, the paper's H_t) or "mean" (one
             mean-pooled sentence vector, as the authors' code).
+        prompt_transcript: also write the utterance's transcript into the decoder prompt, between
+            the placeholders and the instruction (not in the paper, whose Eq. 3 has only h_e, h_c and
+            the instruction; off by default). Only where "text" is one of `modalities`, so a
+            modality ablation without text never sees the words. The processor mirrors it.
         emotion_token_id / cognition_token_id: ids of the placeholder tokens the processor puts in
             the decoder prompt; they may lie beyond the LLM vocabulary (they are never embedded).
     """
@@ -154,6 +158,7 @@ class ECMCConfig(PreTrainedConfig):
     cognition_loss_weight: float = 1.0
     modality_loss_weight: float = 0.0
     text_feature_mode: str = "tokens"
+    prompt_transcript: bool = False
     emotion_token_id: int = 32000
     cognition_token_id: int = 32001
     initializer_range: float = 0.02
@@ -179,6 +184,12 @@ class ECMCConfig(PreTrainedConfig):
         # SmolLM2 and other small decoders tie their head to the input embeddings.
         if not self.tie_word_embeddings and getattr(self.text_config, "tie_word_embeddings", False):
             self.tie_word_embeddings = True
+
+    @property
+    def transcript_in_prompt(self) -> bool:
+        """`prompt_transcript`, where the model reads text at all (a property: `from_pretrained`
+        sets its keyword arguments after `__post_init__`)."""
+        return bool(self.prompt_transcript) and "text" in self.modalities
 
     def encoder_config(self, modality: str) -> PreTrainedConfig:
         return {"video": self.video_config, "audio": self.audio_config, "text": self.text_encoder_config}[modality]

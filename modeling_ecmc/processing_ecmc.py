@@ -122,6 +122,9 @@ class ECMCProcessor(ProcessorMixin):
             a frame without a face. Off: the whole frame, as before (the offline front end reads
             ECMC-Synth's own fixed crop box). Needs opencv-python-headless 4.x.
         face_margin: padding on each side of the face box, as a fraction of its side.
+        prompt_transcript: write each utterance's transcript into the decoder prompt (the model
+            config's `prompt_transcript`, which `training_ecmc.run` copies here); rows without a
+            transcript get the plain prompt.
     """
 
     # load_media takes a decoded audio segment (checkpoints saved before it carry code that does not)
@@ -131,7 +134,7 @@ class ECMCProcessor(ProcessorMixin):
                  num_frames: int = 8, num_query_tokens: int = 32, max_text_tokens: int = 128,
                  max_caption_tokens: int = 192, max_audio_seconds: float = 60.0,
                  min_seconds: float = MIN_UTTERANCE_SECONDS, language: str = DEFAULT_LANGUAGE,
-                 face_crop: bool = False, face_margin: float = 0.25, **kwargs):
+                 face_crop: bool = False, face_margin: float = 0.25, prompt_transcript: bool = False, **kwargs):
         super().__init__(image_processor, feature_extractor, tokenizer, text_tokenizer, **kwargs)
         self.num_frames = num_frames
         self.num_query_tokens = num_query_tokens
@@ -142,6 +145,7 @@ class ECMCProcessor(ProcessorMixin):
         self.language = language
         self.face_crop = face_crop
         self.face_margin = face_margin
+        self.prompt_transcript = prompt_transcript
         add_placeholder_tokens(tokenizer)
 
     @property
@@ -256,7 +260,7 @@ class ECMCProcessor(ProcessorMixin):
         data.update(self._video_inputs(frames))
         data.update(self._audio_inputs(waveforms))
         data.update(self._text_inputs(transcripts))
-        data.update(self.caption_inputs(captions, language or self.language, batch=batch))
+        data.update(self.caption_inputs(captions, language or self.language, batch=batch, transcripts=transcripts))
         return BatchFeature(data=data, tensor_type=return_tensors)
 
     def crop_face(self, frames, where: str = "the clip"):
@@ -314,26 +318,39 @@ class ECMCProcessor(ProcessorMixin):
                 mask[i] = 0
         return {"text_input_ids": out["input_ids"], "text_attention_mask": mask}
 
-    def prompt_ids(self, language: str = DEFAULT_LANGUAGE) -> list[int]:
-        """[BOS] + emotion placeholders + cognition placeholders + caption prompt (Eq. 3)."""
+    def prompt_ids(self, language: str = DEFAULT_LANGUAGE, transcript: str | None = None) -> list[int]:
+        """[BOS] + emotion placeholders + cognition placeholders + caption prompt (Eq. 3); with
+        `prompt_transcript` on, the transcript (at most `max_text_tokens`) before the caption prompt."""
         ids = self.placeholder_ids
         bos = [self.tokenizer.bos_token_id] if self.tokenizer.bos_token_id is not None else []
+        words = []
+        if self.prompt_transcript and transcript:
+            said = self.tokenizer(transcript, add_special_tokens=False)["input_ids"]
+            if len(said) > self.max_text_tokens:
+                transcript = self.tokenizer.decode(said[: self.max_text_tokens])
+            words = self.tokenizer(get_prompt("transcript", language, transcript=transcript),
+                                   add_special_tokens=False)["input_ids"]
         prompt = self._instruction_ids(language)
-        return bos + [ids["emotion"]] * self.num_query_tokens + [ids["cognition"]] * self.num_query_tokens + prompt
+        return bos + [ids["emotion"]] * self.num_query_tokens + [ids["cognition"]] * self.num_query_tokens + words + prompt
 
     def _instruction_ids(self, language: str) -> list[int]:
         return self.tokenizer(get_prompt("caption", language), add_special_tokens=False)["input_ids"]
 
-    def caption_inputs(self, captions=None, language=None, batch: int | None = None) -> dict:
+    def caption_inputs(self, captions=None, language=None, batch: int | None = None, transcripts=None) -> dict:
         """Decoder inputs alone: the prompt for `batch` generations, or prompt + target caption with
         `labels` for each of `captions` (full captions or (emotion, cognition) pairs). `language` is
-        one language for every row or a list of one per row (None: the processor's `language`)."""
+        one language for every row or a list of one per row (None: the processor's `language`).
+        `transcripts` (one per row, None where a row has none) are required with `prompt_transcript`."""
         if isinstance(captions, tuple):
             captions = [captions]
         if batch is None:
             batch = len(captions) if captions is not None else len(language) if isinstance(language, list) else 1
         languages = [lang or self.language for lang in _as_list(language, batch, "language")]
-        prompts = [self.prompt_ids(lang) for lang in languages]
+        if self.prompt_transcript and transcripts is None:
+            raise ValueError("this processor writes the transcript into the decoder prompt (prompt_transcript): "
+                             "pass transcripts= (None for a row without one)")
+        transcripts = _as_list(transcripts, batch, "transcripts")
+        prompts = [self.prompt_ids(lang, said) for lang, said in zip(languages, transcripts)]
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.tokenizer.eos_token_id
         if captions is None:  # generation: left padding, so that every prompt ends at the last position
             ids, mask = pad_stack([torch.tensor(p) for p in prompts], pad, side="left")
@@ -381,11 +398,14 @@ class ECMCProcessor(ProcessorMixin):
         if cognition not in row:
             return row
         start = row.index(cognition) + self.num_query_tokens
+        if row[start - self.num_query_tokens:start] != [cognition] * self.num_query_tokens:
+            return row
         for language in LANGUAGES:
             prompt = self._instruction_ids(language)
-            if row[start - self.num_query_tokens:start] == [cognition] * self.num_query_tokens and \
-                    row[start:start + len(prompt)] == prompt:
-                return row[start + len(prompt):]
+            # right after the placeholders, or after the transcript block (`prompt_transcript`)
+            for at in range(start, len(row) - len(prompt) + 1) if self.prompt_transcript else (start,):
+                if row[at:at + len(prompt)] == prompt:
+                    return row[at + len(prompt):]
         return row
 
     def profile_prompt(self, captions: list[str], language: str | None = None, tokenizer=None) -> str:

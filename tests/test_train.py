@@ -218,3 +218,17 @@ def test_stage2_lora_trains_the_llm_and_saves_a_plain_checkpoint(tmp_path, tiny_
     assert config.decoder_lora == {"r": 2, "alpha": 4, "target_modules": ["q_proj", "v_proj"]}
     assert any(role.startswith("language model (LoRA r=2 on q_proj, v_proj") for role, _ in
                _components(SimpleNamespace(config=config)))
+
+
+def test_prompt_transcript_follows_the_model_config(tiny_checkpoint):
+    """`model.overrides.prompt_transcript`: the processor training builds writes the transcript into
+    the prompts exactly when the model config has it, and never for a model without text (an
+    ablation), whatever the saved processor said."""
+    from training_ecmc.config import load_config
+    from training_ecmc.run import build_model
+
+    for overrides, expected in (("{}", False), ("{prompt_transcript: true}", True),
+                                ("{prompt_transcript: true, modalities: [video, audio]}", False)):
+        cfg = load_config(None, [f"model.checkpoint={tiny_checkpoint}", f"model.overrides={overrides}"])
+        model, processor = build_model(cfg)
+        assert model.config.transcript_in_prompt is expected and processor.prompt_transcript is expected, overrides

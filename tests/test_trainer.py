@@ -69,6 +69,25 @@ def test_collator_gives_each_row_its_own_languages_prompt(tiny_checkpoint):
         assert (batch["labels"][row, len(prompt)] != -100).item()
 
 
+def test_collator_writes_each_rows_transcript_with_prompt_transcript(tiny_checkpoint):
+    """`prompt_transcript`: each stage-2 row's prompt holds its own transcript (the processor's
+    `prompt_ids` with it), and the labels start after it."""
+    from modeling_ecmc.processing_ecmc import ECMCProcessor
+    from training_ecmc.trainer import ECMCCollator
+
+    processor = ECMCProcessor.from_pretrained(tiny_checkpoint, prompt_transcript=True)
+    said = ["I feel hopeless most days.", "The weather was cloudy today.", None]
+    items = [{"modality_mask": torch.tensor([False, False, True]), "text_features": torch.randn(3, 8),
+              "index": i, "caption": ("The speaker sounds sad.", "No signs of cognitive impairment."),
+              "language": "en", "transcript": t} for i, t in enumerate(said)]
+    batch = ECMCCollator(processor, stage=2)(items)
+    prompts = [processor.prompt_ids("en", t) for t in said]
+    assert len(prompts[0]) > len(prompts[2]) and prompts[0] != prompts[1]
+    for row, prompt in enumerate(prompts):
+        assert batch["input_ids"][row, : len(prompt)].tolist() == prompt, row
+        assert (batch["labels"][row, : len(prompt)] == -100).all() and batch["labels"][row, len(prompt)] != -100
+
+
 def test_learning_rates_per_parameter_prefix(tmp_path):
     """stage2.learning_rates: parameters under a prefix get their own rate in the Trainer's optimizer;
     a prefix that names no trainable parameter, or a rate that is not a positive number, is an error."""

@@ -20,7 +20,7 @@ DEFAULTS = {
         # once to <output_dir>/init, or by `ecmc init`); or `checkpoint`: a saved ECMC folder to start from
         "preset": "offline",
         "checkpoint": None,
-        "overrides": {},  # ECMCConfig fields, e.g. {modalities: [audio, text], loss_variant: reference}
+        "overrides": {},  # ECMCConfig fields, e.g. {modalities: [audio, text], loss_variant: reference, prompt_transcript: true}
         # preset paper: each part (video, audio, text, qformer_init, llm, llm_gguf_file) by hub id or
         # local folder; the defaults are the paper's (modeling_ecmc/components.py, PAPER_COMPONENTS)
         "components": dict(PAPER_COMPONENTS),

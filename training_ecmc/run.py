@@ -80,10 +80,14 @@ def build_model(cfg):
         model = ECMCForConditionalGeneration.from_pretrained(checkpoint, **overrides,
                                                              ignore_mismatched_sizes=bool(overrides))
         # our installed code, never the code inside the checkpoint (SECURITY.md)
-        return model, ECMCProcessor.from_pretrained(checkpoint, trust_remote_code=False)
-    from modeling_ecmc.presets import build_offline_default
+        processor = ECMCProcessor.from_pretrained(checkpoint, trust_remote_code=False)
+    else:
+        from modeling_ecmc.presets import build_offline_default
 
-    return build_offline_default(**overrides)
+        model, processor = build_offline_default(**overrides)
+    # the prompts follow the model config (an override may turn the transcript on, or drop text)
+    processor.prompt_transcript = model.config.transcript_in_prompt
+    return model, processor
 
 
 def check_components(cfg):
@@ -214,6 +218,7 @@ def run_training(cfg, stages=(1, 2), resume=False, readback=None):
             continue
         if stage == 2 and (1 not in stages or resume):  # start from stage 1's best on disk
             model = ECMCForConditionalGeneration.from_pretrained(stage1_best)
+            processor.prompt_transcript = model.config.transcript_in_prompt  # as stage 1 was configured
         if stage == 1 and not (model.config.emotion_loss_weight or model.config.cognition_loss_weight):
             logger.info("stage 1: no contrastive loss (both weights 0, the Table 5 ablation): BridgeNet kept as initialised")
             if int(os.environ.get("RANK", "0")) == 0:

@@ -21,19 +21,22 @@ COMPLETE_MARKER = "ecmc_complete.json"
 
 
 class WithCaptions(torch.utils.data.Dataset):
-    """A cached-feature data set whose items also carry their row's target caption and language."""
+    """A cached-feature data set whose items also carry their row's target caption, language and
+    transcript (the decoder prompt holds it with `prompt_transcript`)."""
 
     def __init__(self, cached, rows):
         self.cached = cached
         self.captions = list(zip(rows["emotion_caption"], rows["cognition_caption"]))
         self.languages = rows["language"]
+        self.transcripts = rows["transcript"]  # for `prompt_transcript` (sensitive: never logged)
         self.labels = rows["emotion_label"], rows["cognition_labels"]  # for the read-back selection
 
     def __len__(self):
         return len(self.cached)
 
     def __getitem__(self, index):
-        return {**self.cached[index], "caption": self.captions[index], "language": self.languages[index]}
+        return {**self.cached[index], "caption": self.captions[index], "language": self.languages[index],
+                "transcript": self.transcripts[index]}
 
 
 class ECMCCollator:
@@ -52,7 +55,8 @@ class ECMCCollator:
                 batch.pop("cognition_labels", None)
             captions = [item["caption"] for item in items]
             languages = [item["language"] or DEFAULT_LANGUAGE for item in items]  # each row its own prompt
-            batch.update(self.processor.caption_inputs(captions, language=languages))
+            transcripts = [item.get("transcript") for item in items]
+            batch.update(self.processor.caption_inputs(captions, language=languages, transcripts=transcripts))
         return batch
 
 

@@ -147,8 +147,6 @@ CARD_USER = textwrap.dedent(
     config = AutoConfig.from_pretrained(folder, trust_remote_code=True)
     model = AutoModel.from_pretrained(folder, trust_remote_code=True)
     processor = AutoProcessor.from_pretrained(folder, trust_remote_code=True)
-    assert processor.prompt_transcript and "forgot the date" in processor.tokenizer.decode(
-        processor(transcripts="I forgot the date.")["input_ids"][0])
     out = pipeline(model=folder, trust_remote_code=True, max_new_tokens=4)(
         {"video": clip, "transcript": "I forgot the date."})
     print(json.dumps({"config": type(config).__name__, "model": type(model).__name__,

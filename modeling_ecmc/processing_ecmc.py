@@ -350,6 +350,12 @@ class ECMCProcessor(ProcessorMixin):
             raise ValueError("this processor writes the transcript into the decoder prompt (prompt_transcript): "
                              "pass transcripts= (None for a row without one)")
         transcripts = _as_list(transcripts, batch, "transcripts")
+        if self.prompt_transcript and captions is None and not all(transcripts):
+            # generation only (training rows may lack text): the model learnt from prompts with the words
+            warnings.warn("this checkpoint writes the transcript into the decoder prompt (prompt_transcript), and "
+                          f"{sum(not t for t in transcripts)} of {batch} utterances have none: their captions "
+                          "come from a prompt unlike training's; give each utterance its transcript", UserWarning,
+                          stacklevel=2)
         prompts = [self.prompt_ids(lang, said) for lang, said in zip(languages, transcripts)]
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.tokenizer.eos_token_id
         if captions is None:  # generation: left padding, so that every prompt ends at the last position

@@ -217,7 +217,8 @@ def test_prompt_transcript_puts_the_words_before_the_instruction(processor, tmp_
     train = words.caption_inputs([caption, caption], language="en", transcripts=[said, None])
     assert (train["labels"][0] != -100).sum() == (train["labels"][1] != -100).sum()
     assert train["attention_mask"][0].sum() - train["attention_mask"][1].sum() == len(block)
-    generate = words.caption_inputs(language="en", batch=2, transcripts=[said, None])["input_ids"]
+    with pytest.warns(UserWarning, match="1 of 2 utterances have none"):
+        generate = words.caption_inputs(language="en", batch=2, transcripts=[said, None])["input_ids"]
     new = torch.tensor([tokenizer(caption, add_special_tokens=False)["input_ids"]] * 2)
     assert words.post_process_image_text_to_text(torch.cat([generate, new], dim=1)) == [caption, caption]
     with pytest.raises(ValueError, match="pass transcripts="):

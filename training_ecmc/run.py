@@ -85,9 +85,14 @@ def build_model(cfg):
         from modeling_ecmc.presets import build_offline_default
 
         model, processor = build_offline_default(**overrides)
-    # the prompts follow the model config (an override may turn the transcript on, or drop text)
+    return model, prompts_like(model, processor)
+
+
+def prompts_like(model, processor):
+    """`processor`, writing the prompts `model`'s config asks for (an override may turn the
+    transcript on, or drop text): the one place the processor's `prompt_transcript` is set."""
     processor.prompt_transcript = model.config.transcript_in_prompt
-    return model, processor
+    return processor
 
 
 def check_components(cfg):
@@ -218,7 +223,7 @@ def run_training(cfg, stages=(1, 2), resume=False, readback=None):
             continue
         if stage == 2 and (1 not in stages or resume):  # start from stage 1's best on disk
             model = ECMCForConditionalGeneration.from_pretrained(stage1_best)
-            processor.prompt_transcript = model.config.transcript_in_prompt  # as stage 1 was configured
+            processor = prompts_like(model, processor)  # as stage 1 was configured
         if stage == 1 and not (model.config.emotion_loss_weight or model.config.cognition_loss_weight):
             logger.info("stage 1: no contrastive loss (both weights 0, the Table 5 ablation): BridgeNet kept as initialised")
             if int(os.environ.get("RANK", "0")) == 0:

@@ -226,7 +226,7 @@ def decoder_prompt(bench: Bench, config, batch: int, caption_tokens: int = 0, se
     prompt = torch.randint(low, high, (batch, bench.shapes["prompt_tokens"]), generator=g)
     caption = torch.randint(low, high, (batch, caption_tokens), generator=g)
     bos = torch.full((batch, 1), text.bos_token_id if text.bos_token_id is not None else 1)
-    q = config.num_query_tokens
+    q = config.soft_tokens_per_stream
     ids = torch.cat([bos, torch.full((batch, q), config.emotion_token_id), torch.full((batch, q), config.cognition_token_id),
                      prompt, caption], dim=1)
     labels = ids.clone()
@@ -327,7 +327,7 @@ def section_stage2(bench: Bench):
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=1e-4, fused=bench.cuda)
     batch, seq_len = s["stage2_batch"], s["seq_len"]
-    prefix = 1 + 2 * config.num_query_tokens + s["prompt_tokens"]
+    prefix = 1 + 2 * config.soft_tokens_per_stream + s["prompt_tokens"]
     caption_tokens = seq_len - prefix
     if caption_tokens < 1:
         raise ValueError(f"seq_len {seq_len} leaves no caption after the {prefix}-token prefix")

@@ -116,7 +116,8 @@ def build_model_card(model, processor, repo_id: str, report: dict | None = None,
     trained = sum(p.numel() for m in (model.model.bridge, model.language_projections) for p in m.parameters())
     return ModelCard.from_template(
         card_data, template_str=template("model_card.md"), repo_id=repo_id, model_name=model_name,
-        num_query_tokens=model.config.num_query_tokens, components=_components(model), base_models=bases,
+        num_query_tokens=model.config.num_query_tokens, soft_tokens_per_stream=model.config.soft_tokens_per_stream,
+        components=_components(model), base_models=bases,
         parameters={"total": _count(model.num_parameters()), "trained": _count(trained)},
         evaluation=_evaluation(report) if report else None, dataset_name=dataset_name,
         synthetic_data=dataset_name == "ECMC-Synth", languages=[processor.language],

@@ -139,6 +139,6 @@ def assemble_from_components(components: dict | None = None, face_crop: bool = T
     model.language_model.tie_weights()
     match_embedding_scale(model)
     processor = ECMCProcessor(processors["video"], processors["audio"], llm_tokenizer, processors["text"],
-                              num_frames=config.video_config.num_frames, num_query_tokens=config.num_query_tokens,
+                              num_frames=config.video_config.num_frames, num_query_tokens=config.soft_tokens_per_stream,
                               face_crop=face_crop)
     return model, processor

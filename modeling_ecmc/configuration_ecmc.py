@@ -14,6 +14,7 @@ from .losses_ecmc import LOSS_VARIANTS
 from .vocabulary_ecmc import MODALITIES
 
 TEXT_FEATURE_MODES = ("tokens", "mean")
+SOFT_TOKEN_MODES = ("fused", "per_modality")
 
 
 # ----- parameter-free front ends (modules in frontends_ecmc.py) ---------------------------------
@@ -126,6 +127,11 @@ class ECMCConfig(PreTrainedConfig):
             the placeholders and the instruction (not in the paper, whose Eq. 3 has only h_e, h_c and
             the instruction; off by default). Only where "text" is one of `modalities`, so a
             modality ablation without text never sees the words. The processor mirrors it.
+        soft_tokens: what the decoder receives of each stream: "fused" (the paper: the l_q fused
+            query outputs of Eq. 9) or "per_modality" (not in the paper): W_3 applied to each
+            modality's Eq. 8 head output alone, l_q tokens per modality side by side. The parts sum
+            to the fused tokens, so stage 1 and h_e / h_c are unchanged; the decoder gets each
+            channel at its own positions instead of mixed (`soft_tokens_per_stream` placeholders).
         emotion_token_id / cognition_token_id: ids of the placeholder tokens the processor puts in
             the decoder prompt; they may lie beyond the LLM vocabulary (they are never embedded).
     """
@@ -159,6 +165,7 @@ class ECMCConfig(PreTrainedConfig):
     modality_loss_weight: float = 0.0
     text_feature_mode: str = "tokens"
     prompt_transcript: bool = False
+    soft_tokens: str = "fused"
     emotion_token_id: int = 32000
     cognition_token_id: int = 32001
     initializer_range: float = 0.02
@@ -175,6 +182,7 @@ class ECMCConfig(PreTrainedConfig):
             raise ValueError(f"loss_variant must be one of {LOSS_VARIANTS}, got {self.loss_variant!r}")
         if self.text_feature_mode not in TEXT_FEATURE_MODES:
             raise ValueError(f"text_feature_mode must be one of {TEXT_FEATURE_MODES}, got {self.text_feature_mode!r}")
+        self.checked_soft_tokens  # noqa: B018 (raises on an unknown mode)
         if self.modality_loss_weight < 0:
             raise ValueError(f"modality_loss_weight must be >= 0, got {self.modality_loss_weight}")
         if self.contrastive_temperature <= 0:
@@ -190,6 +198,21 @@ class ECMCConfig(PreTrainedConfig):
         """`prompt_transcript`, where the model reads text at all (a property: `from_pretrained`
         sets its keyword arguments after `__post_init__`)."""
         return bool(self.prompt_transcript) and "text" in self.modalities
+
+    @property
+    def checked_soft_tokens(self) -> str:
+        """`soft_tokens`, validated (also here, not only in `__post_init__`: `from_pretrained` sets
+        its keyword arguments after it)."""
+        if self.soft_tokens not in SOFT_TOKEN_MODES:
+            raise ValueError(f"soft_tokens must be one of {SOFT_TOKEN_MODES}, got {self.soft_tokens!r}")
+        return self.soft_tokens
+
+    @property
+    def soft_tokens_per_stream(self) -> int:
+        """Placeholders per stream in the decoder prompt: l_q, or l_q per modality with
+        `soft_tokens: per_modality`."""
+        per_modality = self.checked_soft_tokens == "per_modality"
+        return self.num_query_tokens * (len(self.modalities) if per_modality else 1)
 
     def encoder_config(self, modality: str) -> PreTrainedConfig:
         return {"video": self.video_config, "audio": self.audio_config, "text": self.text_encoder_config}[modality]

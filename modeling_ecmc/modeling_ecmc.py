@@ -43,7 +43,8 @@ class ECMCModelOutput(ModelOutput):
         paper; only when `config.modality_loss_weight` > 0).
     h_e / h_c: (batch, d_e) pooled, L2-normalised emotion / cognition embeddings (Eq. 9).
     emotion_query_output / cognition_query_output: (batch, l_q, d_e) un-pooled fused query
-        outputs, the tokens the LLM receives after projection.
+        outputs, the tokens the LLM receives after projection; with `soft_tokens: per_modality`,
+        (batch, n_modalities x l_q, d_e), each modality's part of them.
     modality_mask: (batch, n_modalities) bool, which modalities each sample had.
     """
 
@@ -128,6 +129,14 @@ class ECMCBridgeStream(nn.Module):
             }
         )
         self.fusion = nn.Linear(config.modality_output_size * len(self.modalities), config.bridge_hidden_size)  # W_3
+        self.soft_tokens = config.checked_soft_tokens
+
+    def _per_modality_tokens(self, outputs: list) -> torch.Tensor:
+        """W_3 applied to each modality's head output alone (its block of columns, a share of the
+        bias): (batch, n_modalities x l_q, d_e), whose per-modality parts sum to the fused tokens."""
+        blocks = self.fusion.weight.split(outputs[0].shape[-1], dim=1)
+        bias = self.fusion.bias / len(outputs)
+        return torch.cat([F.linear(z, w, bias) for z, w in zip(outputs, blocks)], dim=1)
 
     def forward(self, features: dict, masks: dict, present: dict):
         outputs = []
@@ -144,7 +153,8 @@ class ECMCBridgeStream(nn.Module):
         pooled = F.normalize(fused.mean(dim=1), p=2, dim=-1)  # Eq. 9
         # each modality's own pooled head output, for `modality_loss_weight` (not in the paper)
         per_modality = {m: F.normalize(z.mean(dim=1), p=2, dim=-1) for m, z in zip(self.modalities, outputs)}
-        return fused, pooled, per_modality
+        tokens = self._per_modality_tokens(outputs) if self.soft_tokens == "per_modality" else fused
+        return tokens, pooled, per_modality
 
 
 class ECMCPreTrainedModel(PreTrainedModel):
@@ -297,9 +307,9 @@ class ECMCModel(ECMCPreTrainedModel):
         batch = next(iter(features.values())).shape[0]
         self._check_labels(emotion_labels, cognition_labels, batch)
 
-        fused, pooled, per_modality = {}, {}, {}
+        tokens, pooled, per_modality = {}, {}, {}
         for stream in STREAMS:
-            fused[stream], pooled[stream], per_modality[stream] = self.bridge[stream](features, masks, present)
+            tokens[stream], pooled[stream], per_modality[stream] = self.bridge[stream](features, masks, present)
 
         c = self.config
         losses, modality_losses = {}, []
@@ -328,8 +338,8 @@ class ECMCModel(ECMCPreTrainedModel):
             modality_loss=modality_loss,
             h_e=pooled["emotion"],
             h_c=pooled["cognition"],
-            emotion_query_output=fused["emotion"],
-            cognition_query_output=fused["cognition"],
+            emotion_query_output=tokens["emotion"],
+            cognition_query_output=tokens["cognition"],
             modality_mask=torch.stack([present[m] for m in self.config.modalities], dim=1),
         )
 

@@ -264,7 +264,7 @@ def build_processor(config: ECMCConfig, llm_tokenizer, text_tokenizer, **process
     feature_extractor = Wav2Vec2FeatureExtractor(sampling_rate=16000, return_attention_mask=True)
     return ECMCProcessor(
         image_processor, feature_extractor, llm_tokenizer, text_tokenizer,
-        num_frames=config.video_config.num_frames, num_query_tokens=config.num_query_tokens, **processor_kwargs,
+        num_frames=config.video_config.num_frames, num_query_tokens=config.soft_tokens_per_stream, **processor_kwargs,
     )
 
 

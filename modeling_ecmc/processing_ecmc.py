@@ -110,7 +110,8 @@ class ECMCProcessor(ProcessorMixin):
         tokenizer: the LLM decoder's tokenizer, with the two placeholder tokens added.
         text_tokenizer: the text encoder's tokenizer.
         num_frames: video frames sampled per utterance.
-        num_query_tokens: l_q of the model (placeholders per stream in the prompt).
+        num_query_tokens: placeholders per stream in the prompt: the model's l_q, or its
+            `soft_tokens_per_stream` (l_q per modality with `soft_tokens: per_modality`).
         max_text_tokens / max_caption_tokens: truncation lengths for transcripts and captions.
         max_audio_seconds: longer audio segments are rejected with a clear error.
         min_seconds: shorter utterances read from files are rejected with a clear error (the paper's

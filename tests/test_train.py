@@ -232,3 +232,25 @@ def test_prompt_transcript_follows_the_model_config(tiny_checkpoint):
         cfg = load_config(None, [f"model.checkpoint={tiny_checkpoint}", f"model.overrides={overrides}"])
         model, processor = build_model(cfg)
         assert model.config.transcript_in_prompt is expected and processor.prompt_transcript is expected, overrides
+
+
+def test_per_modality_soft_tokens_follow_the_model_config(tiny_checkpoint):
+    """`model.overrides.soft_tokens: per_modality`: the processor training builds writes l_q
+    placeholders per modality, and a stage-2 batch of its prompts trains the model."""
+    import torch
+
+    from training_ecmc.config import load_config
+    from training_ecmc.run import build_model
+    from training_ecmc.trainer import ECMCCollator
+
+    for overrides, per_stream in (("{}", 4), ("{soft_tokens: per_modality}", 12),
+                                  ("{soft_tokens: per_modality, modalities: [video, text]}", 8)):
+        cfg = load_config(None, [f"model.checkpoint={tiny_checkpoint}", f"model.overrides={overrides}"])
+        model, processor = build_model(cfg)
+        assert processor.num_query_tokens == model.config.soft_tokens_per_stream == per_stream, overrides
+        assert processor.prompt_ids().count(processor.placeholder_ids["emotion"]) == per_stream
+        items = [{"modality_mask": torch.tensor([False, False, True]), "index": i, "language": "en",
+                  "text_features": torch.randn(3, model.config.feature_size("text")), "transcript": None,
+                  "caption": ("The speaker sounds sad.", "No signs of cognitive impairment.")} for i in range(2)]
+        loss = model(**ECMCCollator(processor, stage=2)(items)).loss
+        assert torch.isfinite(loss), overrides

@@ -90,8 +90,10 @@ def build_model(cfg):
 
 def prompts_like(model, processor):
     """`processor`, writing the prompts `model`'s config asks for (an override may turn the
-    transcript on, or drop text): the one place the processor's `prompt_transcript` is set."""
+    transcript on, drop text, or give each modality its own soft tokens): the one place a run sets
+    the processor's `prompt_transcript` and placeholder count."""
     processor.prompt_transcript = model.config.transcript_in_prompt
+    processor.num_query_tokens = model.config.soft_tokens_per_stream
     return processor
 
 

@@ -254,3 +254,27 @@ def test_per_modality_soft_tokens_follow_the_model_config(tiny_checkpoint):
                   "caption": ("The speaker sounds sad.", "No signs of cognitive impairment.")} for i in range(2)]
         loss = model(**ECMCCollator(processor, stage=2)(items)).loss
         assert torch.isfinite(loss), overrides
+
+
+def test_stage2_transcript_dropout_leaves_the_words_out_of_some_training_prompts(tmp_path, tiny_checkpoint,
+                                                                                  tiny_synth_dataset, monkeypatch):
+    """`stage2.transcript_dropout` with `prompt_transcript`: some stage-2 training rows reach the
+    collator without their transcript (a share near it, not all); stage 1's rows keep theirs."""
+    from training_ecmc import trainer
+
+    seen = []
+    collate = trainer.ECMCCollator.__call__
+
+    def recording(self, items):
+        seen.append((self.stage, [item["index"] for item in items], [item["transcript"] is None for item in items]))
+        return collate(self, items)
+
+    monkeypatch.setattr(trainer.ECMCCollator, "__call__", recording)
+    config = write_config(tmp_path, tiny_checkpoint, tiny_synth_dataset, model={"overrides": {"prompt_transcript": True}},
+                          stage1={"epochs": 1}, stage2={"epochs": 2, "transcript_dropout": 0.5})
+    run_training(load_config(config), stages=(1, 2))
+    dropped = [d for stage, _, flags in seen if stage == 2 for d in flags]
+    assert 0 < sum(dropped) < len(dropped)
+    assert not any(d for stage, _, flags in seen if stage == 1 for d in flags)
+    with pytest.raises(ConfigError, match="share of the training prompts"):
+        load_config(None, ["stage2.transcript_dropout=1.0"])

@@ -305,3 +305,23 @@ def test_deepspeed_uses_the_trainers_optimizer_groups_and_scheduler(tmp_path, mo
     with pytest.raises(ConfigError, match="defines scheduler; remove it"):
         load_config(None, [f"training.deepspeed={bad}"])
     load_config(None, [f"training.deepspeed={shipped}"])  # the shipped one is accepted
+
+
+def test_transcript_dropout_drops_other_rows_at_every_read():
+    """`WithCaptions.with_transcript_dropout`: about that share of items read without a transcript,
+    other rows on the next pass (an epoch), the same rows again for the same seed; the data set it
+    was made from keeps every transcript."""
+    from training_ecmc.trainer import WithCaptions
+
+    n = 400
+    rows = {"emotion_caption": ["e"] * n, "cognition_caption": ["c"] * n, "language": ["en"] * n,
+            "transcript": [f"words {i}" for i in range(n)], "emotion_label": [0] * n, "cognition_labels": [[0] * 4] * n}
+    base = WithCaptions([{"index": i} for i in range(n)], rows)
+    dropped = base.with_transcript_dropout(0.3, seed=0)
+    passes = [[dropped[i]["transcript"] is None for i in range(n)] for _ in range(2)]
+    assert all(0.24 < sum(p) / n < 0.36 for p in passes) and passes[0] != passes[1]
+    again = base.with_transcript_dropout(0.3, seed=0)
+    assert [again[i]["transcript"] is None for i in range(n)] == passes[0]
+    kept = [dropped[i]["transcript"] for i in range(n)]
+    assert all(t is None or t == f"words {i}" for i, t in enumerate(kept))
+    assert [base[i]["transcript"] for i in range(n)] == rows["transcript"]

@@ -62,6 +62,10 @@ DEFAULTS = {
         "balanced_sampler": False,
         "early_stopping_patience": 3,
         "contrastive_weight": 0.0,  # > 0 adds w * (L_emo + L_cog) to the caption loss (not in the paper)
+        # with the transcript in the prompt (model.overrides.prompt_transcript): the share of training
+        # prompts, drawn anew each epoch, that leave the words out, so that the decoder also learns to
+        # read the soft tokens (not in the paper; 0: every prompt has them; validation always has them)
+        "transcript_dropout": 0.0,
         # which epoch's checkpoint is kept: "loss" (lowest validation loss, the paper) or "readback"
         # (highest label read-back from greedy validation captions: the mean of emotion accuracy and
         # cognition exact match; costs one captioning pass over the validation split per evaluation)
@@ -145,8 +149,8 @@ TRAINER_ARG_KEYS = {
 }
 _POSITIVE = ("epochs", "batch_size", "learning_rate", "gradient_accumulation_steps",
              "cache_batch_size", "logging_steps", "max_new_tokens")
-_NON_NEGATIVE = ("weight_decay", "warmup_ratio", "early_stopping_patience", "contrastive_weight", "min_duration",
-                 "num_workers", "save_total_limit", "num_examples", "profile_subjects")
+_NON_NEGATIVE = ("weight_decay", "warmup_ratio", "early_stopping_patience", "contrastive_weight", "transcript_dropout",
+                 "min_duration", "num_workers", "save_total_limit", "num_examples", "profile_subjects")
 
 
 def _merge(base: dict, update: dict, source: str, prefix: str = "") -> dict:
@@ -224,6 +228,8 @@ def validate(config: dict, source: str = "config") -> dict:
                 raise ConfigError(f"{source}: {dotted} must be >= 0, got {value!r}")
             if name == "warmup_ratio" and value >= 1:
                 raise ConfigError(f"{source}: {dotted} is a fraction of the training steps: use 0 <= value < 1")
+            if name == "transcript_dropout" and value >= 1:
+                raise ConfigError(f"{source}: {dotted} is a share of the training prompts: use 0 <= value < 1")
     for stage in ("stage1", "stage2"):
         rates = config[stage]["learning_rates"]  # a mapping: `_merge` checked its type
         for prefix, lr in rates.items():

@@ -1,7 +1,9 @@
 """The custom part of training: batches from the feature cache, the two stages' losses in one
 `Trainer.compute_loss`, the contrastive batch sampler, and checkpoints that are known complete."""
 
+import copy
 import json
+import random
 import re
 from collections.abc import Callable
 from functools import partial
@@ -22,7 +24,8 @@ COMPLETE_MARKER = "ecmc_complete.json"
 
 class WithCaptions(torch.utils.data.Dataset):
     """A cached-feature data set whose items also carry their row's target caption, language and
-    transcript (the decoder prompt holds it with `prompt_transcript`)."""
+    transcript (the decoder prompt holds it with `prompt_transcript`). `with_transcript_dropout`
+    gives a copy whose items go without their transcript at random (`stage2.transcript_dropout`)."""
 
     def __init__(self, cached, rows):
         self.cached = cached
@@ -30,13 +33,24 @@ class WithCaptions(torch.utils.data.Dataset):
         self.languages = rows["language"]
         self.transcripts = rows["transcript"]  # for `prompt_transcript` (sensitive: never logged)
         self.labels = rows["emotion_label"], rows["cognition_labels"]  # for the read-back selection
+        self.transcript_dropout, self._rng = 0.0, None
+
+    def with_transcript_dropout(self, share: float, seed: int) -> "WithCaptions":
+        """This data set, each item read without its transcript with probability `share`, drawn anew
+        at every read (so every epoch drops other rows), from a generator seeded with `seed`."""
+        dropped = copy.copy(self)
+        dropped.transcript_dropout, dropped._rng = share, random.Random(seed)
+        return dropped
 
     def __len__(self):
         return len(self.cached)
 
     def __getitem__(self, index):
+        transcript = self.transcripts[index]
+        if self.transcript_dropout and self._rng.random() < self.transcript_dropout:
+            transcript = None
         return {**self.cached[index], "caption": self.captions[index], "language": self.languages[index],
-                "transcript": self.transcripts[index]}
+                "transcript": transcript}
 
 
 class ECMCCollator:

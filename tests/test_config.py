@@ -121,3 +121,19 @@ def test_deepspeed_batch_fields_must_agree_with_both_stages(case, tmp_path):
     else:
         with pytest.raises(ConfigError, match=error):
             load_config(ROOT / "configs" / "paper.yaml", overrides)
+
+
+def test_a_set_path_into_a_free_form_mapping_sets_one_entry():
+    """`--set model.overrides.<field>=v` adds to the config file's overrides (the demo config's
+    `prompt_transcript` stays; it was dropped, so a run 'with one more override' lost the
+    transcript); the rest of the path is one key (learning-rate prefixes hold dots); a whole
+    mapping replaces."""
+    demo = ROOT / "configs" / "offline_demo.yaml"
+    cfg = load_config(demo, ["model.overrides.soft_tokens=per_modality", "stage2.learning_rates.model.bridge=3e-4",
+                             "stage2.lora.r=16"])
+    assert cfg["model"]["overrides"] == {"prompt_transcript": True, "soft_tokens": "per_modality"}
+    assert cfg["stage2"]["learning_rates"] == {"model.bridge": 3e-4}
+    assert cfg["stage2"]["lora"] == {"r": 16, "alpha": 16}
+    assert load_config(demo, ["model.overrides={soft_tokens: per_modality}"])["model"]["overrides"] == {
+        "soft_tokens": "per_modality"}
+    assert load_config(None, ["stage2.lora.r=4"])["stage2"]["lora"] == {"r": 4}

@@ -376,7 +376,11 @@ def _read_yaml(path: Path):
         raise ConfigError(f"{path}{where}: not valid YAML ({problem})") from None
 
 
-def _parse_override(text: str):
+def _parse_override(text: str, config: dict):
+    """`--set key.path=value` as a nested update of `config`. A path that goes on into a free-form
+    mapping sets one entry of it and keeps the others (`model.overrides.prompt_transcript=true`; the
+    rest of the path is that entry's key, dots and all: `stage2.learning_rates.model.bridge=3e-4`);
+    a path that ends at the mapping replaces it (`model.overrides={...}`)."""
     if "=" not in text:
         raise ConfigError(f"--set expects key.path=value, got {text!r}")
     path, raw = text.split("=", 1)
@@ -384,8 +388,14 @@ def _parse_override(text: str):
         value = yaml.safe_load(raw)
     except yaml.YAMLError as error:
         raise ConfigError(f"--set {text}: the value is not valid YAML ({getattr(error, 'problem', error)})") from None
+    keys, node = path.split("."), config
+    for i, key in enumerate(keys[:-1]):
+        node = node.get(key) if isinstance(node, dict) else None
+        if key in FREE_FORM_SECTIONS:
+            keys, value = keys[: i + 1], {**(node if isinstance(node, dict) else {}), ".".join(keys[i + 1:]): value}
+            break
     nested = value
-    for key in reversed(path.split(".")):
+    for key in reversed(keys):
         nested = {key: nested}
     return nested
 
@@ -401,5 +411,5 @@ def load_config(path=None, overrides=()) -> dict:
         config = _merge(config, loaded, str(path))
         source = str(path)
     for text in overrides:
-        config = _merge(config, _parse_override(text), f"--set {text}")
+        config = _merge(config, _parse_override(text, config), f"--set {text}")
     return validate(config, source + (" with --set overrides" if overrides else ""))

@@ -129,11 +129,12 @@ def test_a_set_path_into_a_free_form_mapping_sets_one_entry():
     transcript); the rest of the path is one key (learning-rate prefixes hold dots); a whole
     mapping replaces."""
     demo = ROOT / "configs" / "offline_demo.yaml"
-    cfg = load_config(demo, ["model.overrides.soft_tokens=per_modality", "stage2.learning_rates.model.bridge=3e-4",
-                             "stage2.lora.r=16"])
-    assert cfg["model"]["overrides"] == {"prompt_transcript": True, "soft_tokens": "per_modality"}
+    cfg = load_config(demo, ["model.overrides.modality_loss_weight=1.0", "stage2.learning_rates.model.bridge=3e-4",
+                             "stage2.lora.r=4"])
+    assert cfg["model"]["overrides"] == {**load_config(demo)["model"]["overrides"], "modality_loss_weight": 1.0}
+    assert cfg["model"]["overrides"]["prompt_transcript"] is True
     assert cfg["stage2"]["learning_rates"] == {"model.bridge": 3e-4}
-    assert cfg["stage2"]["lora"] == {"r": 16, "alpha": 16}
+    assert cfg["stage2"]["lora"] == {**load_config(demo)["stage2"]["lora"], "r": 4}
     assert load_config(demo, ["model.overrides={soft_tokens: per_modality}"])["model"]["overrides"] == {
         "soft_tokens": "per_modality"}
     assert load_config(None, ["stage2.lora.r=4"])["stage2"]["lora"] == {"r": 4}

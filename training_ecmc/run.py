@@ -160,13 +160,13 @@ def run_stage(stage: int, cfg, model, processor, splits: dict, dsd, resume: bool
         sampler = ContrastiveBatchSampler(train["emotion_label"], train["cognition_labels"], s["batch_size"],
                                           seed=stage_seed(cfg, stage), num_replicas=args.world_size,
                                           rank=args.process_index)
-    train = splits["train"]
+    train_split = splits["train"]
     if s.get("transcript_dropout"):  # stage 2 only: some prompts without the words (the soft tokens must speak)
-        train = train.with_transcript_dropout(s["transcript_dropout"], stage_seed(cfg, stage))
+        train_split = train_split.with_transcript_dropout(s["transcript_dropout"], stage_seed(cfg, stage))
     trainer = ECMCTrainer(
         model=model,
         args=args,
-        train_dataset=train,
+        train_dataset=train_split,
         eval_dataset=splits["validation"],
         data_collator=ECMCCollator(processor, stage, keep_labels=bool(s.get("contrastive_weight"))),
         callbacks=[CompleteCheckpointMarker(), EarlyStoppingCallback(s["early_stopping_patience"])],
